@@ -35,6 +35,9 @@ type Querier interface {
 	Exec(ctx context.Context, query string, args ...any) (sql.Result, error)
 	Query(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRow(ctx context.Context, query string, args ...any) *sql.Row
+	// ExecRow runs a writing statement that returns one row
+	// (INSERT ... RETURNING) on the writer.
+	ExecRow(ctx context.Context, query string, args ...any) *sql.Row
 	Dialect() Dialect
 }
 
@@ -212,6 +215,11 @@ func (d *DB) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	return d.r.QueryRowContext(ctx, Rebind(d.dialect, query), args...)
 }
 
+// ExecRow runs a writing statement with RETURNING on the writer.
+func (d *DB) ExecRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return d.w.QueryRowContext(ctx, Rebind(d.dialect, query), args...)
+}
+
 // Tx is a write transaction.
 type Tx struct {
 	tx      *sql.Tx
@@ -230,6 +238,11 @@ func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, e
 
 // QueryRow reads one row in the transaction.
 func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, Rebind(t.dialect, query), args...)
+}
+
+// ExecRow runs a writing statement with RETURNING in the transaction.
+func (t *Tx) ExecRow(ctx context.Context, query string, args ...any) *sql.Row {
 	return t.tx.QueryRowContext(ctx, Rebind(t.dialect, query), args...)
 }
 
@@ -339,7 +352,7 @@ func IsForeignKeyViolation(err error) bool {
 // the new id.
 func InsertID(ctx context.Context, q Querier, query string, args ...any) (int64, error) {
 	var id int64
-	if err := q.QueryRow(ctx, query+" RETURNING id", args...).Scan(&id); err != nil {
+	if err := q.ExecRow(ctx, query+" RETURNING id", args...).Scan(&id); err != nil {
 		return 0, err
 	}
 	return id, nil

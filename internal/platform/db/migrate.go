@@ -15,8 +15,7 @@ import (
 // Source is one subsystem's embedded migrations. Files are named
 // NNN_description.sql (both engines), or NNN_description.sqlite.sql and
 // NNN_description.postgres.sql where the SQL differs; a version must exist
-// for each engine. Statements are separated by lines holding only ";".
-// A lone ';' at the end of a line also ends a statement.
+// for each engine. A file runs as one script in one transaction.
 type Source struct {
 	Subsystem string // e.g. "identity"; also the prefix of its tables
 	FS        fs.FS  // holds the files at its root
@@ -91,30 +90,6 @@ func Load(src Source, d Dialect) ([]Migration, error) {
 		}
 	}
 	return out, nil
-}
-
-// Statements splits a migration into statements at semicolons that end a
-// line, outside quotes and dollar-quoted bodies.
-func Statements(sqlText string) []string {
-	var out []string
-	var cur strings.Builder
-	for _, line := range strings.SplitAfter(sqlText, "\n") {
-		trimmed := strings.TrimSpace(line)
-		if strings.HasPrefix(trimmed, "--") && cur.Len() == 0 {
-			continue
-		}
-		cur.WriteString(line)
-		if strings.HasSuffix(trimmed, ";") {
-			if s := strings.TrimSpace(cur.String()); s != ";" && s != "" {
-				out = append(out, s)
-			}
-			cur.Reset()
-		}
-	}
-	if s := strings.TrimSpace(cur.String()); s != "" {
-		out = append(out, s)
-	}
-	return out
 }
 
 const migrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -196,10 +171,11 @@ func (d *DB) Migrate(ctx context.Context, sources []Source) ([]Migration, error)
 		}
 		for _, m := range ms[applied[src.Subsystem]:] {
 			err := d.InTx(ctx, func(tx *Tx) error {
-				for _, st := range Statements(m.SQL) {
-					if _, err := tx.Exec(ctx, st); err != nil {
-						return fmt.Errorf("%s: %w", firstLine(st), err)
-					}
+				// The whole file runs as one script: both drivers execute
+				// several statements in one call without arguments, and
+				// trigger bodies keep their inner semicolons.
+				if _, err := tx.Exec(ctx, m.SQL); err != nil {
+					return err
 				}
 				_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (subsystem, version, name, applied_at) VALUES (?, ?, ?, ?)",
 					m.Subsystem, m.Version, m.Name, time.Now().UnixMilli())
@@ -212,14 +188,4 @@ func (d *DB) Migrate(ctx context.Context, sources []Source) ([]Migration, error)
 		}
 	}
 	return done, nil
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	if len(s) > 80 {
-		s = s[:80]
-	}
-	return s
 }
