@@ -1,0 +1,186 @@
+// Package app is the composition root: configuration → database → stores →
+// services → routes → workers. Nothing else wires subsystems together.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"jnedu/internal/config"
+	"jnedu/internal/identity"
+	"jnedu/internal/platform/db"
+	"jnedu/internal/platform/tabular"
+	"jnedu/internal/platform/web"
+)
+
+// Version is set at build time with -ldflags "-X jnedu/internal/app.Version=...".
+var Version = "dev"
+
+// App is a running program's parts.
+type App struct {
+	Cfg      config.Config
+	Log      *slog.Logger
+	DB       *db.DB
+	RBAC     *identity.RBAC
+	Identity *identity.Service
+	Routes   *web.Routes
+	Handler  http.Handler
+	Metrics  *web.Metrics
+	started  time.Time
+}
+
+// Sources lists every subsystem's migrations, in dependency order.
+func Sources() []db.Source {
+	return []db.Source{identity.Migrations()}
+}
+
+// Open connects to the database without touching its schema.
+func Open(ctx context.Context, cfg config.Config) (*db.DB, error) {
+	return db.Open(ctx, cfg.DatabaseURL, cfg.DataDir, db.Options{})
+}
+
+// Options change how New builds the app.
+type Options struct {
+	// Migrate applies pending migrations (serve does; tools may not).
+	Migrate bool
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+}
+
+// New builds the app on an open database. It refuses a database whose
+// schema is newer than this program, and one with pending migrations unless
+// opt.Migrate is set.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt Options) (*App, error) {
+	pending, err := d.Status(ctx, Sources())
+	if err != nil {
+		return nil, err
+	}
+	if pending > 0 {
+		if !opt.Migrate {
+			return nil, fmt.Errorf("database has %d pending migrations: run `jnedu migrate`", pending)
+		}
+		done, err := d.Migrate(ctx, Sources())
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range done {
+			log.Info("migrated", "subsystem", m.Subsystem, "version", m.Version, "name", m.Name)
+		}
+	}
+	a := &App{Cfg: cfg, Log: log, DB: d, started: time.Now()}
+	a.RBAC = identity.NewRBAC()
+	a.Identity = identity.NewService(d, a.RBAC, identity.Settings{
+		SessionTTL: cfg.SessionTTL.Duration, SessionMaxAge: cfg.SessionMaxAge.Duration,
+		LoginMaxFailures: cfg.LoginMaxFailures, LoginLockout: cfg.LoginLockout.Duration,
+		Demo: cfg.Demo, AuditRetentionDays: cfg.AuditRetentionDays,
+	}, log, opt.Now)
+
+	tr, err := web.NewTranslator(web.Messages(), identity.Messages(), systemMessages())
+	if err != nil {
+		return nil, err
+	}
+	ih := identity.NewHandlers(a.Identity, identity.HandlerConfig{
+		MaxBody: cfg.MaxBodyBytes, Demo: cfg.Demo,
+		ImportLimits: tabular.Limits{MaxBytes: cfg.MaxImportBytes, MaxRows: cfg.MaxImportRows},
+	})
+	rd, err := web.NewRenderer(tr, log, ih.Chrome, web.TemplateSet{Prefix: "identity", FS: identity.TemplatesFS()})
+	if err != nil {
+		return nil, err
+	}
+	ih.SetRenderer(rd)
+
+	a.Metrics = web.NewMetrics()
+	a.Metrics.Registry.MustRegister(newDBCollector(d))
+	a.Routes = &web.Routes{}
+	a.Routes.Add(ih.Routes()...)
+	a.Routes.Add(a.systemRoutes()...)
+	srv := &web.Server{
+		Routes: a.Routes, Guard: identity.NewGuard(a.Identity, cfg.MaxBodyBytes, cfg.MaxImportBytes+1<<20),
+		Renderer: rd, Log: log, Metrics: a.Metrics, ClientIP: web.ClientIP{Trusted: web.ParseTrusted(cfg.TrustedProxies)},
+		Audit: a.Identity.AuditRequest, LoginPath: "/login", PasswordPath: "/account/password",
+	}
+	a.Handler = srv.Handler()
+	return a, nil
+}
+
+// Serve runs the HTTP server and the background workers until ctx ends,
+// then shuts down gracefully. ready, if not nil, receives the address once
+// listening.
+func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
+	hs := &http.Server{
+		Addr:              a.Cfg.Listen,
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+	}
+	ln, err := listen(a.Cfg.Listen)
+	if err != nil {
+		return err
+	}
+	wctx, stopWorkers := context.WithCancel(ctx)
+	defer stopWorkers()
+	go a.housekeeping(wctx)
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.Log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	stopWorkers()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// housekeeping prunes expired sessions and old audit records hourly.
+func (a *App) housekeeping(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := a.Identity.PruneSessions(ctx); err != nil && ctx.Err() == nil {
+			a.Log.Warn("prune sessions", "err", err)
+		} else if n > 0 {
+			a.Log.Info("pruned sessions", "count", n)
+		}
+		if n, err := a.Identity.PruneAudit(ctx); err != nil && ctx.Err() == nil {
+			a.Log.Warn("prune audit", "err", err)
+		} else if n > 0 {
+			a.Log.Info("pruned audit records", "count", n, "older_than_days", a.Cfg.AuditRetentionDays)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// NewLogger makes the program's logger.
+func NewLogger(cfg config.Config) *slog.Logger {
+	var lvl slog.Level
+	lvl.UnmarshalText([]byte(cfg.LogLevel)) //nolint:errcheck // validated by config
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}

@@ -1,0 +1,191 @@
+package app
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"jnedu/internal/demo"
+	"jnedu/internal/platform/db"
+)
+
+// Who may use each route, written out independently of the role model:
+// when a permission or route changes, this table must change with it.
+var (
+	anyone     = []string{"*"}
+	everyone   = []string{"admin", "school_admin", "teacher", "teacher2", "student", "exam_staff", "examiner", "security", "editor", "device"}
+	orgReaders = []string{"admin", "school_admin", "exam_staff", "security", "device"}
+	managers   = []string{"admin", "school_admin"}
+	auditors   = []string{"admin", "security"}
+)
+
+var routeAccess = map[string][]string{
+	"GET /login":                       anyone,
+	"POST /login":                      anyone,
+	"POST /logout":                     everyone,
+	"GET /{$}":                         everyone,
+	"GET /account":                     everyone,
+	"POST /account":                    everyone,
+	"GET /account/password":            everyone,
+	"POST /account/password":           everyone,
+	"GET /account/tokens":              everyone,
+	"POST /account/tokens":             everyone,
+	"POST /account/tokens/{id}/revoke": everyone,
+	"GET /orgs":                        orgReaders,
+	"GET /orgs/new":                    managers,
+	"POST /orgs":                       managers,
+	"GET /orgs/{id}":                   orgReaders,
+	"POST /orgs/{id}":                  managers,
+	"GET /users":                       managers,
+	"GET /users/new":                   managers,
+	"POST /users":                      managers,
+	"GET /users/{id}":                  managers,
+	"POST /users/{id}":                 managers,
+	"POST /users/{id}/password":        managers,
+	"GET /users/import":                managers,
+	"POST /users/import":               managers,
+	"GET /users/import/template.csv":   managers,
+	"GET /audit":                       auditors,
+	"GET /audit/export.csv":            auditors,
+	"POST /api/v1/session":             anyone,
+	"DELETE /api/v1/session":           everyone,
+	"GET /api/v1/me":                   everyone,
+	"PUT /api/v1/me/password":          everyone,
+	"GET /api/v1/me/tokens":            everyone,
+	"POST /api/v1/me/tokens":           everyone,
+	"DELETE /api/v1/me/tokens/{id}":    everyone,
+	"GET /api/v1/roles":                everyone,
+	"GET /api/v1/orgs":                 orgReaders,
+	"POST /api/v1/orgs":                managers,
+	"GET /api/v1/orgs/{id}":            orgReaders,
+	"PATCH /api/v1/orgs/{id}":          managers,
+	"GET /api/v1/users":                managers,
+	"POST /api/v1/users":               managers,
+	"GET /api/v1/users/{id}":           managers,
+	"PATCH /api/v1/users/{id}":         managers,
+	"POST /api/v1/users/{id}/password": managers,
+	"POST /api/v1/users/import":        managers,
+	"GET /api/v1/audit":                auditors,
+	"GET /api/v1/audit/export":         auditors,
+	"GET /healthz":                     anyone,
+	"GET /readyz":                      anyone,
+	"GET /metrics":                     anyone,
+	"GET /api/v1/openapi.json":         anyone,
+}
+
+// requestFor builds a harmless request for a route: ids that exist, bodies
+// that fail validation, so an allowed caller changes nothing.
+func requestFor(method, path string) (string, string, string) {
+	p := strings.ReplaceAll(path, "{$}", "")
+	p = strings.ReplaceAll(p, "{id}", "1")
+	switch {
+	case method == "GET" || method == "DELETE":
+		return p, "", ""
+	case strings.HasPrefix(p, "/api/"):
+		if strings.HasSuffix(p, "/import") {
+			return p, "multipart/form-data; boundary=x", "--x--\r\n"
+		}
+		return p, "application/json", "{}"
+	default:
+		return p, "application/x-www-form-urlencoded", ""
+	}
+}
+
+// TestAuthorizationMatrix walks every route with every role (and nobody)
+// and checks that each is refused exactly where it must be.
+func TestAuthorizationMatrix(t *testing.T) {
+	engines(t, func(t *testing.T, d *db.DB) {
+		ta := newTestApp(t, d, true)
+		seen := map[string]bool{}
+		for _, rt := range ta.Routes.All() {
+			seen[rt.Pattern()] = true
+			if _, ok := routeAccess[rt.Pattern()]; !ok {
+				t.Errorf("route %s is not in the authorization table; add it with the roles that may use it", rt.Pattern())
+			}
+		}
+		for p := range routeAccess {
+			if !seen[p] {
+				t.Errorf("authorization table names %s, which is not a route", p)
+			}
+		}
+		// One signed-in client per demo account.
+		clients := map[string]*client{}
+		for _, acc := range demo.Accounts() {
+			c := ta.client(t)
+			if resp := c.login(acc.Username, demo.Password); resp.StatusCode != 200 {
+				t.Fatalf("login %s: status %d", acc.Username, resp.StatusCode)
+			}
+			clients[acc.Username] = c
+		}
+		callers := append([]string{""}, everyone...)
+		for _, rt := range ta.Routes.All() {
+			allowed := routeAccess[rt.Pattern()]
+			if rt.Pattern() == "POST /logout" || rt.Pattern() == "DELETE /api/v1/session" || rt.Pattern() == "POST /api/v1/session" || rt.Pattern() == "POST /login" {
+				continue // these change the caller's own session: covered in TestSignIn
+			}
+			for _, who := range callers {
+				var c *client
+				if who == "" {
+					c = ta.client(t)
+				} else {
+					c = clients[who]
+				}
+				path, ctype, body := requestFor(rt.Method, rt.Path)
+				resp := c.do(rt.Method, path, ctype, body, nil)
+				ok := slices.Contains(allowed, "*") || (who != "" && slices.Contains(allowed, who))
+				name := who
+				if name == "" {
+					name = "anonymous"
+				}
+				switch {
+				case ok && (resp.StatusCode == 401 || resp.StatusCode == 403):
+					t.Errorf("%s %s as %s: status %d, want it allowed", rt.Method, path, name, resp.StatusCode)
+				case !ok && who == "" && rt.IsAPI() && resp.StatusCode != 401:
+					t.Errorf("%s %s as nobody: status %d, want 401", rt.Method, path, resp.StatusCode)
+				case !ok && who == "" && !rt.IsAPI() && rt.Method == "GET" && (resp.StatusCode != 303 || !strings.HasPrefix(resp.Header.Get("Location"), "/login?next=")):
+					t.Errorf("%s %s as nobody: status %d to %q, want 303 to /login", rt.Method, path, resp.StatusCode, resp.Header.Get("Location"))
+				case !ok && who == "" && !rt.IsAPI() && rt.Method != "GET" && resp.StatusCode != 401:
+					t.Errorf("%s %s as nobody: status %d, want 401", rt.Method, path, resp.StatusCode)
+				case !ok && who != "" && resp.StatusCode != 403:
+					t.Errorf("%s %s as %s: status %d, want 403", rt.Method, path, name, resp.StatusCode)
+				}
+				if !ok && rt.IsAPI() {
+					var e struct {
+						Error struct{ Code, Message string } `json:"error"`
+					}
+					if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || e.Error.Code == "" || e.Error.Message == "" {
+						t.Errorf("%s %s as %s: refusal is not a JSON error (%v)", rt.Method, path, name, err)
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestCSRF checks that a signed-in browser request without the token is
+// refused, and one from another site too.
+func TestCSRF(t *testing.T) {
+	engines(t, func(t *testing.T, d *db.DB) {
+		ta := newTestApp(t, d, true)
+		c := ta.client(t)
+		c.login("admin", demo.Password)
+		token := c.csrf
+		c.csrf = ""
+		body := form("kind", "school", "code", "CSRF-1", "name", "跨站学校", "parent_id", "1")
+		if resp := c.do("POST", "/orgs", "application/x-www-form-urlencoded", body, nil); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("form post without CSRF token: status %d, want 403", resp.StatusCode)
+		}
+		if resp := c.do("POST", "/orgs", "application/x-www-form-urlencoded", body+"&_csrf=wrong", nil); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("form post with a wrong CSRF token: status %d, want 403", resp.StatusCode)
+		}
+		if resp := c.do("POST", "/orgs", "application/x-www-form-urlencoded", body+"&_csrf="+token,
+			map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("cross-site post with the right token: status %d, want 403", resp.StatusCode)
+		}
+		if resp := c.do("POST", "/orgs", "application/x-www-form-urlencoded", body+"&_csrf="+token, nil); resp.StatusCode != http.StatusSeeOther {
+			t.Errorf("form post with the CSRF token: status %d, want 303", resp.StatusCode)
+		}
+	})
+}

@@ -1,0 +1,355 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"jnedu/internal/config"
+	"jnedu/internal/demo"
+	"jnedu/internal/identity"
+	"jnedu/internal/platform/apperr"
+)
+
+const usage = `jnedu: 济南教育信息化平台 / Jinan education informatization platform
+
+Usage: jnedu <command> [flags]
+
+Commands:
+  serve     run the web pages, JSON API and background workers
+  migrate   apply pending database migrations (serve does this too)
+  demo      load the demo data (organisations, users) if missing
+  user      manage users: user create | user passwd | user list
+  backup    write a consistent backup of the database and blobs (safe while serve runs)
+  restore   restore a backup into the configured database and data folder (stop serve first)
+  version   print the version
+  help      print this help
+
+Configuration (lowest to highest priority): defaults, a TOML file (--config or
+JNEDU_CONFIG), environment (JNEDU_LISTEN, JNEDU_DATA_DIR, DATABASE_URL,
+JNEDU_DEMO, JNEDU_LOG_LEVEL, ...), flags. Defaults: data folder ./data,
+listen 127.0.0.1:8080, SQLite database in the data folder.
+Run "jnedu <command> -h" for a command's flags.
+`
+
+// Main runs the command line; it returns the process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	var err error
+	switch cmd {
+	case "serve":
+		err = cmdServe(ctx, rest, stdout, stderr, getenv)
+	case "migrate":
+		err = cmdMigrate(ctx, rest, stdout, stderr, getenv)
+	case "demo":
+		err = cmdDemo(ctx, rest, stdout, stderr, getenv)
+	case "user":
+		err = cmdUser(ctx, rest, stdout, stderr, getenv)
+	case "backup":
+		err = cmdBackup(ctx, rest, stdout, stderr, getenv)
+	case "restore":
+		err = cmdRestore(ctx, rest, stdout, stderr, getenv)
+	case "version", "-version", "--version":
+		fmt.Fprintf(stdout, "jnedu %s (%s, %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "jnedu: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "jnedu %s: %s\n", cmd, describe(err))
+		return 1
+	}
+	return 0
+}
+
+// describe turns an error into one readable line.
+func describe(err error) string {
+	if e := apperr.As(err); e != nil {
+		msg := string(e.Code) + ": " + e.Message
+		for f, m := range e.Fields {
+			msg += fmt.Sprintf(" [%s: %s]", f, m)
+		}
+		return msg
+	}
+	return err.Error()
+}
+
+func flags(name string, stderr io.Writer) (*flag.FlagSet, *config.Flags) {
+	fs := flag.NewFlagSet("jnedu "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs, config.Register(fs)
+}
+
+func load(fs *flag.FlagSet, cf *config.Flags, args []string, getenv func(string) string) (config.Config, error) {
+	if err := fs.Parse(args); err != nil {
+		return config.Config{}, err
+	}
+	return cf.Load(getenv)
+}
+
+// openApp loads config, opens the database and builds the app.
+func openApp(ctx context.Context, cfg config.Config, migrate bool) (*App, error) {
+	log := NewLogger(cfg)
+	d, err := Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	a, err := New(ctx, cfg, log, d, Options{Migrate: migrate})
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs, cf := flags("serve", stderr)
+	cfg, err := load(fs, cf, args, getenv)
+	if err != nil {
+		return err
+	}
+	a, err := openApp(ctx, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer a.DB.Close()
+	if cfg.Demo {
+		created, err := demo.Load(ctx, a.Identity)
+		if err != nil {
+			return fmt.Errorf("load demo data: %w", err)
+		}
+		if created {
+			a.Log.Info("demo data loaded")
+		}
+	}
+	return a.Serve(ctx, func(addr string) {
+		a.Log.Info("listening", "addr", addr, "database", a.DB.String(), "data", cfg.DataDir, "demo", cfg.Demo, "version", Version)
+		fmt.Fprintf(stdout, "\njnedu %s 已启动 / is running: http://%s/\n", Version, addr)
+		if cfg.Demo {
+			printDemoAccounts(stdout)
+		}
+	})
+}
+
+func printDemoAccounts(w io.Writer) {
+	fmt.Fprintf(w, "演示模式，所有数据均为演示数据 / demo mode, all data is demo data.\n")
+	fmt.Fprintf(w, "演示账号（密码均为 %s）/ demo sign-ins (password %s):\n", demo.Password, demo.Password)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, acc := range demo.Accounts() {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", acc.Username, acc.Name, acc.Role)
+	}
+	tw.Flush()
+}
+
+func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs, cf := flags("migrate", stderr)
+	status := fs.Bool("status", false, "only print how many migrations are pending")
+	cfg, err := load(fs, cf, args, getenv)
+	if err != nil {
+		return err
+	}
+	d, err := Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if *status {
+		n, err := d.Status(ctx, Sources())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: %d pending migrations\n", d, n)
+		return nil
+	}
+	done, err := d.Migrate(ctx, Sources())
+	for _, m := range done {
+		fmt.Fprintf(stdout, "applied %s %03d_%s\n", m.Subsystem, m.Version, m.Name)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: up to date (%d applied now)\n", d, len(done))
+	return nil
+}
+
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs, cf := flags("demo", stderr)
+	cfg, err := load(fs, cf, args, getenv)
+	if err != nil {
+		return err
+	}
+	a, err := openApp(ctx, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer a.DB.Close()
+	created, err := demo.Load(ctx, a.Identity)
+	if err != nil {
+		return err
+	}
+	if created {
+		fmt.Fprintf(stdout, "demo data loaded: %d schools, %d exam sites, %d smart classrooms, %d accounts\n",
+			demo.Schools, demo.ExamSites, demo.Classrooms, len(demo.Accounts()))
+	} else {
+		fmt.Fprintln(stdout, "demo data already present; nothing changed")
+	}
+	printDemoAccounts(stdout)
+	return nil
+}
+
+func cmdUser(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	const userUsage = "usage: jnedu user create|passwd|list [flags]"
+	if len(args) == 0 {
+		return errors.New(userUsage)
+	}
+	sub, args := args[0], args[1:]
+	fs, cf := flags("user "+sub, stderr)
+	var username, name, orgCode, roles, pwFile *string
+	var limit *int
+	switch sub {
+	case "create":
+		username = fs.String("username", "", "user name (required)")
+		name = fs.String("name", "", "display name (required)")
+		orgCode = fs.String("org", "", "organisation code (required)")
+		roles = fs.String("roles", "", "comma-separated roles, e.g. platform_admin (required)")
+		pwFile = fs.String("password-file", "", "read the password from this file ('-' = standard input); default: ask")
+	case "passwd":
+		username = fs.String("username", "", "user name (required)")
+		pwFile = fs.String("password-file", "", "read the new password from this file ('-' = standard input); default: ask")
+	case "list":
+		orgCode = fs.String("org", "", "only users of this organisation's subtree")
+		limit = fs.Int("limit", 100, "at most this many users")
+	default:
+		return errors.New(userUsage)
+	}
+	cfg, err := load(fs, cf, args, getenv)
+	if err != nil {
+		return err
+	}
+	a, err := openApp(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer a.DB.Close()
+	svc := a.Identity
+	switch sub {
+	case "create":
+		if *username == "" || *name == "" || *orgCode == "" || *roles == "" {
+			return errors.New("--username, --name, --org and --roles are required")
+		}
+		o, err := svc.OrgByCode(ctx, *orgCode)
+		if err != nil {
+			return fmt.Errorf("organisation %q: %w", *orgCode, err)
+		}
+		pw, err := readPassword(*pwFile, stderr)
+		if err != nil {
+			return err
+		}
+		var rs []identity.Role
+		for _, r := range strings.Split(*roles, ",") {
+			rs = append(rs, identity.Role(strings.TrimSpace(r)))
+		}
+		f := false
+		u, err := svc.CreateUser(ctx, nil, identity.UserInput{OrgID: o.ID, Username: *username, DisplayName: *name, Password: pw, Roles: rs, MustChangePassword: &f})
+		if err != nil {
+			return err
+		}
+		svc.Record(ctx, nil, identity.AuditEntry{ActorName: "cli", Action: "cli user create", Target: fmt.Sprintf("user:%d", u.ID), Detail: u.Username, Result: identity.ResultOK}) //nolint:errcheck
+		fmt.Fprintf(stdout, "created user %s (id %d) in %s\n", u.Username, u.ID, o.Name)
+	case "passwd":
+		if *username == "" {
+			return errors.New("--username is required")
+		}
+		u, err := svc.UserByName(ctx, *username)
+		if err != nil {
+			return err
+		}
+		pw, err := readPassword(*pwFile, stderr)
+		if err != nil {
+			return err
+		}
+		if err := svc.ResetPassword(ctx, nil, u.ID, pw, false); err != nil {
+			return err
+		}
+		svc.Record(ctx, nil, identity.AuditEntry{ActorName: "cli", Action: "cli user passwd", Target: fmt.Sprintf("user:%d", u.ID), Detail: u.Username, Result: identity.ResultOK}) //nolint:errcheck
+		fmt.Fprintf(stdout, "password of %s changed; its sessions were ended\n", u.Username)
+	case "list":
+		f := identity.UserFilter{Limit: *limit}
+		if *orgCode != "" {
+			o, err := svc.OrgByCode(ctx, *orgCode)
+			if err != nil {
+				return err
+			}
+			f.Under = []identity.Org{o}
+		}
+		us, total, err := svc.Users(ctx, f)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tUSERNAME\tNAME\tROLES\tSTATE\tLAST LOGIN")
+		for _, u := range us {
+			var rs []string
+			for _, g := range u.Grants {
+				rs = append(rs, string(g.Role)+"@"+g.OrgName)
+			}
+			state := "active"
+			if u.Disabled {
+				state = "disabled"
+			}
+			last := "-"
+			if u.LastLoginAt > 0 {
+				last = time.UnixMilli(u.LastLoginAt).Format(time.DateTime)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", u.ID, u.Username, u.DisplayName, strings.Join(rs, ","), state, last)
+		}
+		tw.Flush()
+		fmt.Fprintf(stdout, "%d of %d users\n", len(us), total)
+	}
+	return nil
+}
+
+func readPassword(file string, stderr io.Writer) (string, error) {
+	var r io.Reader
+	switch file {
+	case "-":
+		r = os.Stdin
+	case "":
+		fmt.Fprint(stderr, "password: ")
+		r = os.Stdin
+	default:
+		f, err := os.Open(file)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		r = f
+	}
+	line, err := bufio.NewReader(io.LimitReader(r, 1024)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", errors.New("empty password")
+	}
+	return pw, nil
+}
+

@@ -1,0 +1,105 @@
+package app
+
+import (
+	"context"
+	"database/sql"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"jnedu/internal/platform/db"
+	"jnedu/internal/platform/web"
+)
+
+func listen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+
+func systemMessages() web.Catalog {
+	return web.Catalog{
+		"sys.not_ready": {"服务尚未就绪：%s", "Not ready: %s"},
+	}
+}
+
+type health struct {
+	Status     string `json:"status"`
+	Version    string `json:"version"`
+	Database   string `json:"database,omitempty"`
+	Pending    int    `json:"pending_migrations"`
+	UptimeSecs int64  `json:"uptime_s"`
+}
+
+func (a *App) systemRoutes() []web.Route {
+	return []web.Route{
+		{Method: "GET", Path: "/healthz", Perm: web.Public, Tag: "system", Summary: "Liveness: the process answers", Response: health{},
+			Handler: func(w http.ResponseWriter, r *http.Request) error {
+				return web.JSON(w, http.StatusOK, health{Status: "ok", Version: Version, UptimeSecs: int64(time.Since(a.started).Seconds())})
+			}},
+		{Method: "GET", Path: "/readyz", Perm: web.Public, Tag: "system", Summary: "Readiness: database reachable and migrations current", Response: health{},
+			Handler: a.ready},
+		{Method: "GET", Path: "/metrics", Perm: web.Public, Tag: "system", Summary: "Prometheus metrics (text format)",
+			Handler: func(w http.ResponseWriter, r *http.Request) error { a.Metrics.Handler().ServeHTTP(w, r); return nil }},
+		{Method: "GET", Path: "/api/v1/openapi.json", Perm: web.Public, Tag: "system", Summary: "This API's OpenAPI 3 description",
+			Handler: func(w http.ResponseWriter, r *http.Request) error { return web.JSON(w, http.StatusOK, OpenAPI(a.Routes, Version)) }},
+	}
+}
+
+func (a *App) ready(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	h := health{Status: "ok", Version: Version, Database: string(a.DB.Dialect()), UptimeSecs: int64(time.Since(a.started).Seconds())}
+	if err := a.DB.Ping(ctx); err != nil {
+		a.Log.Warn("readyz: database", "err", err)
+		h.Status = "database unreachable"
+		return web.JSON(w, http.StatusServiceUnavailable, h)
+	}
+	pending, err := a.DB.Status(ctx, Sources())
+	if err != nil {
+		h.Status = err.Error()
+		return web.JSON(w, http.StatusServiceUnavailable, h)
+	}
+	h.Pending = pending
+	if pending > 0 {
+		h.Status = "migrations pending"
+		return web.JSON(w, http.StatusServiceUnavailable, h)
+	}
+	return web.JSON(w, http.StatusOK, h)
+}
+
+
+// dbCollector exports the database pool statistics.
+type dbCollector struct {
+	d                                    *db.DB
+	open, inUse, idle, waitCount, waitMS *prometheus.Desc
+}
+
+func newDBCollector(d *db.DB) *dbCollector {
+	l := []string{"pool"}
+	return &dbCollector{d: d,
+		open:      prometheus.NewDesc("jnedu_db_open_connections", "Open database connections.", l, nil),
+		inUse:     prometheus.NewDesc("jnedu_db_in_use_connections", "Database connections in use.", l, nil),
+		idle:      prometheus.NewDesc("jnedu_db_idle_connections", "Idle database connections.", l, nil),
+		waitCount: prometheus.NewDesc("jnedu_db_wait_total", "Times a caller waited for a database connection.", l, nil),
+		waitMS:    prometheus.NewDesc("jnedu_db_wait_seconds_total", "Time spent waiting for database connections.", l, nil),
+	}
+}
+
+func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.open, c.inUse, c.idle, c.waitCount, c.waitMS} {
+		ch <- d
+	}
+}
+
+func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
+	w, r := c.d.Stats()
+	for _, p := range []struct {
+		name string
+		s    sql.DBStats
+	}{{"writer", w}, {"reader", r}} {
+		ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(p.s.OpenConnections), p.name)
+		ch <- prometheus.MustNewConstMetric(c.inUse, prometheus.GaugeValue, float64(p.s.InUse), p.name)
+		ch <- prometheus.MustNewConstMetric(c.idle, prometheus.GaugeValue, float64(p.s.Idle), p.name)
+		ch <- prometheus.MustNewConstMetric(c.waitCount, prometheus.CounterValue, float64(p.s.WaitCount), p.name)
+		ch <- prometheus.MustNewConstMetric(c.waitMS, prometheus.CounterValue, p.s.WaitDuration.Seconds(), p.name)
+	}
+}

@@ -1,0 +1,12 @@
+// jnedu pages work without scripts; this only adds small conveniences.
+document.addEventListener('submit', function (e) {
+  var f = e.target;
+  var msg = f.getAttribute('data-confirm');
+  if (msg && !window.confirm(msg)) { e.preventDefault(); }
+});
+document.addEventListener('click', function (e) {
+  var b = e.target.closest('[data-copy]');
+  if (!b) return;
+  var el = document.getElementById(b.getAttribute('data-copy'));
+  if (el && navigator.clipboard) { navigator.clipboard.writeText(el.textContent.trim()); b.textContent = b.getAttribute('data-copied') || '✓'; }
+});
