@@ -352,4 +352,3 @@ func readPassword(file string, stderr io.Writer) (string, error) {
 	}
 	return pw, nil
 }
-

@@ -40,7 +40,9 @@ func (a *App) systemRoutes() []web.Route {
 		{Method: "GET", Path: "/metrics", Perm: web.Public, Tag: "system", Summary: "Prometheus metrics (text format)",
 			Handler: func(w http.ResponseWriter, r *http.Request) error { a.Metrics.Handler().ServeHTTP(w, r); return nil }},
 		{Method: "GET", Path: "/api/v1/openapi.json", Perm: web.Public, Tag: "system", Summary: "This API's OpenAPI 3 description",
-			Handler: func(w http.ResponseWriter, r *http.Request) error { return web.JSON(w, http.StatusOK, OpenAPI(a.Routes, Version)) }},
+			Handler: func(w http.ResponseWriter, r *http.Request) error {
+				return web.JSON(w, http.StatusOK, OpenAPI(a.Routes, Version))
+			}},
 	}
 }
 
@@ -65,7 +67,6 @@ func (a *App) ready(w http.ResponseWriter, r *http.Request) error {
 	}
 	return web.JSON(w, http.StatusOK, h)
 }
-
 
 // dbCollector exports the database pool statistics.
 type dbCollector struct {

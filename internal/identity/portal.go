@@ -10,8 +10,8 @@ import (
 // Tile is one entry of the home portal and the navigation: a subsystem or
 // tool, shown to those who hold its permission.
 type Tile struct {
-	Key     string   // message key of the title
-	DescKey string   // message key of the one-line description
+	Key     string // message key of the title
+	DescKey string // message key of the one-line description
 	Href    string
 	Perm    web.Perm // web.SignedIn for everyone
 	Group   string   // message key of the group heading

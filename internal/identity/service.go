@@ -195,7 +195,9 @@ func (s *Service) OrgByCode(ctx context.Context, code string) (Org, error) {
 }
 
 // Orgs lists organisations.
-func (s *Service) Orgs(ctx context.Context, f OrgFilter) ([]Org, error) { return listOrgs(ctx, s.db, f) }
+func (s *Service) Orgs(ctx context.Context, f OrgFilter) ([]Org, error) {
+	return listOrgs(ctx, s.db, f)
+}
 
 // VisibleOrg returns an organisation if the actor holds perm over it;
 // otherwise not found (no hint that it exists).
@@ -564,7 +566,6 @@ func (s *Service) SetLocale(ctx context.Context, userID int64, lang string) erro
 	_, err := s.db.Exec(ctx, "UPDATE identity_users SET locale = ?, updated_at = ? WHERE id = ?", web.NormalizeLang(lang), s.ms(), userID)
 	return err
 }
-
 
 // ProfileInput is what a user may change about themselves.
 type ProfileInput struct {

@@ -12,18 +12,18 @@ import (
 type Code string
 
 const (
-	Invalid         Code = "invalid"          // bad input; Fields says which
-	NotFound        Code = "not_found"        // no such thing (or not visible to the caller)
-	Conflict        Code = "conflict"         // already exists / changed meanwhile
-	Unauthenticated Code = "unauthenticated"  // not signed in, or bad credentials
-	Forbidden       Code = "forbidden"        // signed in but not allowed
-	TooLarge        Code = "too_large"        // body, upload or import over its limit
-	RateLimited     Code = "rate_limited"     // too many attempts
-	Locked          Code = "locked"           // account temporarily locked
-	PasswordChange  Code = "password_change"  // must change password first
-	Unsupported     Code = "unsupported"      // unsupported media type or method
-	Unavailable     Code = "unavailable"      // dependency down, try later
-	Internal        Code = "internal"         // a bug or an unexpected failure
+	Invalid         Code = "invalid"         // bad input; Fields says which
+	NotFound        Code = "not_found"       // no such thing (or not visible to the caller)
+	Conflict        Code = "conflict"        // already exists / changed meanwhile
+	Unauthenticated Code = "unauthenticated" // not signed in, or bad credentials
+	Forbidden       Code = "forbidden"       // signed in but not allowed
+	TooLarge        Code = "too_large"       // body, upload or import over its limit
+	RateLimited     Code = "rate_limited"    // too many attempts
+	Locked          Code = "locked"          // account temporarily locked
+	PasswordChange  Code = "password_change" // must change password first
+	Unsupported     Code = "unsupported"     // unsupported media type or method
+	Unavailable     Code = "unavailable"     // dependency down, try later
+	Internal        Code = "internal"        // a bug or an unexpected failure
 )
 
 // Status maps a code to its HTTP status.
