@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"jnedu/internal/demo"
 	"jnedu/internal/identity"
 	"jnedu/internal/platform/apperr"
+	"jnedu/internal/platform/web"
 )
 
 const usage = `jnedu: 济南教育信息化平台 / Jinan education informatization platform
@@ -73,22 +75,40 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "jnedu %s: %s\n", cmd, describe(err))
+		fmt.Fprintf(stderr, "jnedu %s: %s\n", cmd, describe(err, getenv))
 		return 1
 	}
 	return 0
 }
 
-// describe turns an error into one readable line.
-func describe(err error) string {
-	if e := apperr.As(err); e != nil {
-		msg := string(e.Code) + ": " + e.Message
-		for f, m := range e.Fields {
-			msg += fmt.Sprintf(" [%s: %s]", f, m)
-		}
-		return msg
+// describe turns an error into one readable line, in Chinese when the
+// terminal's LANG is Chinese and in English otherwise.
+func describe(err error, getenv func(string) string) string {
+	e := apperr.As(err)
+	if e == nil {
+		return err.Error()
 	}
-	return err.Error()
+	lang := web.LangEN
+	if strings.HasPrefix(getenv("LANG"), "zh") {
+		lang = web.LangZH
+	}
+	tr, terr := web.NewTranslator(web.Messages(), identity.Messages(), systemMessages())
+	if terr != nil {
+		return err.Error()
+	}
+	msg := strings.TrimSuffix(err.Error(), e.Error()) + tr.T(lang, e.Message, e.Args...)
+	keys := make([]string, 0, len(e.Fields))
+	for f := range e.Fields {
+		keys = append(keys, f)
+	}
+	sort.Strings(keys)
+	for _, f := range keys {
+		msg += fmt.Sprintf(" [%s: %s]", f, tr.T(lang, e.Fields[f], e.Args...))
+	}
+	if e.Err != nil && e.Code == apperr.Internal {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
 }
 
 func flags(name string, stderr io.Writer) (*flag.FlagSet, *config.Flags) {
