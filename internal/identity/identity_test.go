@@ -275,3 +275,24 @@ func TestUpdateKeepsGrantsOutsideActorScope(t *testing.T) {
 		}
 	})
 }
+
+func TestExternalLogin(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newFixture(t, d)
+		ctx := context.Background()
+		u := f.user(t, "sso1", f.a, RoleTeacher)
+		if _, err := f.svc.LoginExternal(ctx, "jnedu-ids", "sub-1", "ip", "ua"); apperr.CodeOf(err) != apperr.Unauthenticated {
+			t.Errorf("unlinked identity: %v, want unauthenticated", err)
+		}
+		if err := f.svc.LinkExternal(ctx, "jnedu-ids", "sub-1", u.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.svc.LinkExternal(ctx, "jnedu-ids", "sub-1", u.ID); apperr.CodeOf(err) != apperr.Conflict {
+			t.Errorf("second link: %v, want conflict", err)
+		}
+		res, err := f.svc.LoginExternal(ctx, "jnedu-ids", "sub-1", "ip", "ua")
+		if err != nil || res.Principal.User.ID != u.ID {
+			t.Fatalf("linked login: %v", err)
+		}
+	})
+}

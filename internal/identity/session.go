@@ -84,10 +84,16 @@ func (s *Service) Login(ctx context.Context, username, password, ip, userAgent s
 	if u.Disabled {
 		return nil, apperr.New(apperr.Forbidden, "login.disabled")
 	}
+	return s.openSession(ctx, u, ip, userAgent)
+}
+
+// openSession records a successful sign-in and opens a session for u.
+func (s *Service) openSession(ctx context.Context, u User, ip, userAgent string) (*LoginResult, error) {
+	now := s.now()
 	secret := randomString(32)
 	csrf := randomString(24)
 	exp := now.Add(s.set.SessionTTL)
-	err = s.db.InTx(ctx, func(tx *db.Tx) error {
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
 		if _, err := tx.Exec(ctx, "UPDATE identity_users SET failed_logins = 0, locked_until = 0, last_login_at = ? WHERE id = ?", now.UnixMilli(), u.ID); err != nil {
 			return err
 		}
@@ -106,6 +112,42 @@ func (s *Service) Login(ctx context.Context, username, password, ip, userAgent s
 		return nil, err
 	}
 	return &LoginResult{Secret: secret, Principal: p, ExpiresAt: exp}, nil
+}
+
+// LinkExternal links an account of an outside identity provider (the
+// bureau's unified identity service, through OIDC) to a user.
+func (s *Service) LinkExternal(ctx context.Context, provider, subject string, userID int64) error {
+	if provider == "" || subject == "" || len(provider) > 64 || len(subject) > 255 {
+		return apperr.New(apperr.Invalid, "err.invalid_value")
+	}
+	_, err := s.db.Exec(ctx, "INSERT INTO identity_external_ids (provider, subject, user_id, created_at) VALUES (?, ?, ?, ?)",
+		provider, subject, userID, s.ms())
+	if db.IsUniqueViolation(err) {
+		return apperr.New(apperr.Conflict, "err.invalid_value")
+	}
+	return err
+}
+
+// LoginExternal opens a session for the user linked to an identity the
+// caller has already verified (an OIDC handler, after checking the ID
+// token's signature, issuer, audience and nonce). Unlinked identities are
+// refused: accounts are provisioned here, not by the provider.
+func (s *Service) LoginExternal(ctx context.Context, provider, subject, ip, userAgent string) (*LoginResult, error) {
+	var uid int64
+	err := s.db.QueryRow(ctx, "SELECT user_id FROM identity_external_ids WHERE provider = ? AND subject = ?", provider, subject).Scan(&uid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, apperr.New(apperr.Unauthenticated, "login.failed")
+	} else if err != nil {
+		return nil, err
+	}
+	u, err := getUser(ctx, s.db, uid)
+	if err != nil {
+		return nil, err
+	}
+	if u.Disabled {
+		return nil, apperr.New(apperr.Forbidden, "login.disabled")
+	}
+	return s.openSession(ctx, u, ip, userAgent)
 }
 
 // SessionPrincipal resolves a session cookie value. It extends an idle
