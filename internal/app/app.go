@@ -13,6 +13,7 @@ import (
 
 	"jnedu/internal/config"
 	"jnedu/internal/identity"
+	"jnedu/internal/platform/blob"
 	"jnedu/internal/platform/db"
 	"jnedu/internal/platform/tabular"
 	"jnedu/internal/platform/web"
@@ -26,6 +27,7 @@ type App struct {
 	Cfg      config.Config
 	Log      *slog.Logger
 	DB       *db.DB
+	Blobs    blob.Store
 	RBAC     *identity.RBAC
 	Identity *identity.Service
 	Routes   *web.Routes
@@ -72,7 +74,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 			log.Info("migrated", "subsystem", m.Subsystem, "version", m.Version, "name", m.Name)
 		}
 	}
-	a := &App{Cfg: cfg, Log: log, DB: d, started: time.Now()}
+	blobs, err := blob.OpenLocal(cfg.BlobDir())
+	if err != nil {
+		return nil, fmt.Errorf("blob store: %w", err)
+	}
+	a := &App{Cfg: cfg, Log: log, DB: d, Blobs: blobs, started: time.Now()}
 	a.RBAC = identity.NewRBAC()
 	a.Identity = identity.NewService(d, a.RBAC, identity.Settings{
 		SessionTTL: cfg.SessionTTL.Duration, SessionMaxAge: cfg.SessionMaxAge.Duration,

@@ -155,11 +155,11 @@ func (s *Service) Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, int, 
 		args = append(args, f.To.UnixMilli())
 	}
 	if f.Actor != "" {
-		where += " AND actor_name LIKE ?"
+		where += " AND actor_name LIKE ? ESCAPE '\\'"
 		args = append(args, escapeLike(f.Actor)+"%")
 	}
 	if f.Action != "" {
-		where += " AND action LIKE ?"
+		where += " AND action LIKE ? ESCAPE '\\'"
 		args = append(args, "%"+escapeLike(f.Action)+"%")
 	}
 	if f.Result != "" {

@@ -83,6 +83,7 @@ type orgFormData struct {
 	Children  []orgRow
 	Users     int
 	CanManage bool
+	Parent    *Org
 }
 
 func (h *Handlers) manageableOrgs(r *http.Request, perm web.Perm) ([]orgRow, error) {
@@ -145,6 +146,11 @@ func (h *Handlers) orgPage(w http.ResponseWriter, r *http.Request) error {
 		Kinds: kindOptions(), Children: h.orgRows(r, kids), Users: n, CanManage: p.CanIn(PermOrgManage, o)}
 	if len(d.Children) > 0 {
 		d.Children = d.Children[1:] // the first is the organisation itself
+	}
+	if o.ParentID != 0 {
+		if parent, err := h.svc.VisibleOrg(r.Context(), p, PermOrgRead, o.ParentID); err == nil {
+			d.Parent = &parent
+		}
 	}
 	return h.page(w, r, "org", "orgs.title", d)
 }

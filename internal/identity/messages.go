@@ -23,7 +23,7 @@ func Messages() web.Catalog {
 
 		"portal.title":       {"首页", "Home"},
 		"portal.welcome":     {"您好，%s", "Hello, %s"},
-		"portal.your_roles":  {"您的角色", "Your roles"},
+		"portal.your_roles":  {"您的角色：", "Your roles: "},
 		"portal.group_admin": {"平台管理", "Administration"},
 		"portal.group_me":    {"个人", "Personal"},
 		"portal.empty":       {"您目前没有可用的功能，请联系管理员分配角色。", "Nothing is available to you yet. Ask an administrator for a role."},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"jnedu/internal/platform/db"
 )
@@ -98,7 +99,7 @@ func listOrgs(ctx context.Context, q db.Querier, f OrgFilter) ([]Org, error) {
 		}
 	}
 	if f.Search != "" {
-		where += " AND (name LIKE ? OR code LIKE ? OR name_en LIKE ?)"
+		where += " AND (name LIKE ? ESCAPE '\\' OR code LIKE ? ESCAPE '\\' OR name_en LIKE ? ESCAPE '\\')"
 		s := "%" + escapeLike(f.Search) + "%"
 		args = append(args, s, s, s)
 	}
@@ -132,16 +133,10 @@ func placeholders(n int) string {
 	return string(s)
 }
 
-// escapeLike neutralises LIKE wildcards typed by people. Both engines use
-// backslash as the default escape in our queries through ESCAPE-free LIKE
-// on PostgreSQL; SQLite has none, so wildcards are simply dropped.
+// escapeLike escapes LIKE wildcards typed by people, for use with
+// "LIKE ? ESCAPE '\\'" (the same clause on both engines).
 func escapeLike(s string) string {
-	out := make([]rune, 0, len(s))
-	for _, r := range s {
-		if r == '%' || r == '_' || r == '\\' {
-			continue
-		}
-		out = append(out, r)
-	}
-	return string(out)
+	return likeEscaper.Replace(s)
 }
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)

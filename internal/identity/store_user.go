@@ -140,7 +140,7 @@ func listUsers(ctx context.Context, q db.Querier, f UserFilter) ([]User, int, er
 	}
 	if f.Search != "" {
 		s := "%" + escapeLike(f.Search) + "%"
-		where += " AND (u.username LIKE ? OR u.display_name LIKE ? OR u.email LIKE ? OR u.phone LIKE ?)"
+		where += " AND (u.username LIKE ? ESCAPE '\\' OR u.display_name LIKE ? ESCAPE '\\' OR u.email LIKE ? ESCAPE '\\' OR u.phone LIKE ? ESCAPE '\\')"
 		args = append(args, s, s, s, s)
 	}
 	var total int
