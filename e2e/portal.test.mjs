@@ -214,15 +214,13 @@ describe('portal: admin creates a school and a teacher; the teacher signs in', (
     await shot('08-users-list.png');
   });
 
-  // Known bug, kept visible as a todo: the user search drops "_" (and "%")
-  // from the search text instead of escaping them (escapeLike in
-  // internal/identity/store_org.go), so searching for a user name with "_"
-  // finds nobody. A todo step reports its failure without failing the run.
-  it('searching /users for a user name with "_" finds it (school_admin)', { todo: 'escapeLike drops "_" from the search text' }, async (t) => {
-    if (failed) return t.skip(`skipped: "${failed}" failed`);
+  // "_" and "%" in a search are literal characters, not wildcards.
+  step('searching /users for a user name with "_" finds exactly it', async () => {
     await go('/users?q=school_admin');
-    const names = await page.locator('table[data-testid="users"] tbody tr td:nth-child(2)').allInnerTexts();
-    assert.ok(names.map((s) => s.trim()).includes('school_admin'), `found ${names}`);
+    const names = (await page.locator('table[data-testid="users"] tbody tr td:nth-child(2)').allInnerTexts()).map((s) => s.trim());
+    assert.deepEqual(names, ['school_admin']);
+    await go('/users?q=' + encodeURIComponent('%'));
+    assert.equal(await page.locator('table[data-testid="users"]').count(), 0, '"%" matched users: it was taken as a wildcard');
   });
 
   step('admin signs out', async () => {
