@@ -17,6 +17,7 @@ import (
 	"jnedu/internal/demo"
 	"jnedu/internal/identity"
 	"jnedu/internal/platform/db"
+	"jnedu/internal/platform/tabular"
 )
 
 func errCode(t *testing.T, resp *http.Response) string {
@@ -338,6 +339,22 @@ func TestImportAllOrNothing(t *testing.T) {
 		json.NewDecoder(resp.Body).Decode(&rep)
 		if resp.StatusCode != 200 || !rep.Applied || countUsers() != before+2 {
 			t.Fatalf("good file: status %d, applied %v, %d new users", resp.StatusCode, rep.Applied, countUsers()-before)
+		}
+		// XLSX as offices save it, with Chinese headers.
+		var xb bytes.Buffer
+		if err := tabular.WriteXLSX(&xb, "教师", []string{"用户名", "姓名", "机构代码", "角色", "手机"},
+			[][]string{{"liuxin", "刘欣", "S-JN04", "教师", "13912345678"}}); err != nil {
+			t.Fatal(err)
+		}
+		ct, body = multipartFile(t, "教师.xlsx", xb.Bytes(), nil)
+		resp = c.do("POST", "/api/v1/users/import", ct, body, nil)
+		var xrep identity.ImportReport
+		json.NewDecoder(resp.Body).Decode(&xrep)
+		if resp.StatusCode != 200 || !xrep.Applied {
+			t.Fatalf("xlsx import: status %d, %+v", resp.StatusCode, xrep)
+		}
+		if u, err := ta.Identity.UserByName(context.Background(), "liuxin"); err != nil || u.Phone != "13912345678" {
+			t.Errorf("xlsx user: %+v, %v", u, err)
 		}
 		// The generated password works, and must be changed.
 		nc := ta.client(t)

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"unicode"
 
-	"golang.org/x/text/width"
-
 	"jnedu/internal/platform/apperr"
 	"jnedu/internal/platform/db"
 	"jnedu/internal/platform/tabular"
@@ -60,17 +58,11 @@ var importColumns = map[string][]string{
 	"phone":        {"手机", "手机号", "手机号码", "电话", "联系电话", "phone", "mobile"},
 }
 
-func normHeader(s string) string {
-	s = width.Fold.String(strings.TrimSpace(s))
-	s = strings.ToLower(strings.Trim(s, "*＊ "))
-	return strings.ReplaceAll(s, " ", "")
-}
-
 // roleByName accepts a role key or its Chinese or English name.
 func (s *Service) roleByName(name string) (Role, bool) {
-	n := normHeader(name)
+	n := tabular.NormalizeHeader(name)
 	for _, ri := range s.rbac.Infos() {
-		if n == string(ri.Role) || n == normHeader(ri.NameZH) || n == normHeader(ri.NameEN) {
+		if n == string(ri.Role) || n == tabular.NormalizeHeader(ri.NameZH) || n == tabular.NormalizeHeader(ri.NameEN) {
 			return ri.Role, true
 		}
 	}
@@ -98,10 +90,10 @@ func (s *Service) ImportUsers(ctx context.Context, actor *Principal, r io.Reader
 	}
 	col := map[string]int{}
 	for i, hd := range tab.Header {
-		n := normHeader(hd)
+		n := tabular.NormalizeHeader(hd)
 		for field, names := range importColumns {
 			for _, name := range names {
-				if n == normHeader(name) {
+				if n == tabular.NormalizeHeader(name) {
 					if _, dup := col[field]; dup {
 						return rep, apperr.New(apperr.Invalid, "import.err_dup_column", hd)
 					}
