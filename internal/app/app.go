@@ -15,6 +15,7 @@ import (
 	"jnedu/internal/identity"
 	"jnedu/internal/platform/blob"
 	"jnedu/internal/platform/db"
+	"jnedu/internal/platform/events"
 	"jnedu/internal/platform/tabular"
 	"jnedu/internal/platform/web"
 )
@@ -28,6 +29,7 @@ type App struct {
 	Log      *slog.Logger
 	DB       *db.DB
 	Blobs    blob.Store
+	Bus      *events.Bus
 	RBAC     *identity.RBAC
 	Identity *identity.Service
 	Routes   *web.Routes
@@ -38,7 +40,7 @@ type App struct {
 
 // Sources lists every subsystem's migrations, in dependency order.
 func Sources() []db.Source {
-	return []db.Source{identity.Migrations()}
+	return []db.Source{events.Migrations(), identity.Migrations()}
 }
 
 // Open connects to the database without touching its schema.
@@ -79,12 +81,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 		return nil, fmt.Errorf("blob store: %w", err)
 	}
 	a := &App{Cfg: cfg, Log: log, DB: d, Blobs: blobs, started: time.Now()}
+	// Subsystems subscribe to the bus here, before Serve starts it.
+	a.Bus = events.NewBus(d, events.Options{Logger: log, Now: opt.Now})
 	a.RBAC = identity.NewRBAC()
 	a.Identity = identity.NewService(d, a.RBAC, identity.Settings{
 		SessionTTL: cfg.SessionTTL.Duration, SessionMaxAge: cfg.SessionMaxAge.Duration,
 		LoginMaxFailures: cfg.LoginMaxFailures, LoginLockout: cfg.LoginLockout.Duration,
 		Demo: cfg.Demo, AuditRetentionDays: cfg.AuditRetentionDays,
 	}, log, opt.Now)
+	a.Identity.SetBus(a.Bus)
 
 	tr, err := web.NewTranslator(web.Messages(), identity.Messages(), systemMessages())
 	if err != nil {
@@ -101,7 +106,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	ih.SetRenderer(rd)
 
 	a.Metrics = web.NewMetrics()
-	a.Metrics.Registry.MustRegister(newDBCollector(d))
+	a.Metrics.Registry.MustRegister(newDBCollector(d), newBusCollector(a.Bus))
 	a.Routes = &web.Routes{}
 	a.Routes.Add(ih.Routes()...)
 	a.Routes.Add(a.systemRoutes()...)
@@ -130,9 +135,11 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	if err != nil {
 		return err
 	}
-	wctx, stopWorkers := context.WithCancel(ctx)
+	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorkers()
 	go a.housekeeping(wctx)
+	busDone := make(chan error, 1)
+	go func() { busDone <- a.Bus.Run(wctx) }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -147,9 +154,15 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	a.Log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	stopWorkers()
 	if err := hs.Shutdown(sctx); err != nil {
+		stopWorkers()
 		return fmt.Errorf("shutdown: %w", err)
+	}
+	// Requests are done; now the workers (the bus delivers what those
+	// requests published before it stops).
+	stopWorkers()
+	if err := <-busDone; err != nil && !errors.Is(err, context.Canceled) {
+		a.Log.Warn("event bus stopped", "err", err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

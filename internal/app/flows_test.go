@@ -463,7 +463,7 @@ func TestSystemEndpoints(t *testing.T) {
 		c.getJSON("/healthz", nil)
 		resp := c.do("GET", "/metrics", "", "", nil)
 		m := mustRead(t, resp)
-		for _, want := range []string{"jnedu_http_requests_total", "jnedu_http_request_duration_seconds", "jnedu_db_open_connections", `route="GET /readyz"`} {
+		for _, want := range []string{"jnedu_http_requests_total", "jnedu_http_request_duration_seconds", "jnedu_db_open_connections", "jnedu_events_outbox_backlog", `route="GET /readyz"`} {
 			if !strings.Contains(m, want) {
 				t.Errorf("metrics lack %s", want)
 			}

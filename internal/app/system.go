@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"jnedu/internal/platform/db"
+	"jnedu/internal/platform/events"
 	"jnedu/internal/platform/web"
 )
 
@@ -103,4 +104,37 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.waitCount, prometheus.CounterValue, float64(p.s.WaitCount), p.name)
 		ch <- prometheus.MustNewConstMetric(c.waitMS, prometheus.CounterValue, p.s.WaitDuration.Seconds(), p.name)
 	}
+}
+
+// busCollector exports the event bus counters.
+type busCollector struct {
+	b                                                      *events.Bus
+	published, delivered, failed, dropped, parked, backlog *prometheus.Desc
+}
+
+func newBusCollector(b *events.Bus) *busCollector {
+	return &busCollector{b: b,
+		published: prometheus.NewDesc("jnedu_events_published_total", "Events published (in-memory and through the outbox).", nil, nil),
+		delivered: prometheus.NewDesc("jnedu_events_delivered_total", "Event deliveries to subscribers.", nil, nil),
+		failed:    prometheus.NewDesc("jnedu_events_failed_total", "Failed event deliveries (retried).", nil, nil),
+		dropped:   prometheus.NewDesc("jnedu_events_dropped_total", "In-memory events dropped at a full subscriber queue.", nil, nil),
+		parked:    prometheus.NewDesc("jnedu_events_parked_total", "Events set aside after permanent failure.", nil, nil),
+		backlog:   prometheus.NewDesc("jnedu_events_outbox_backlog", "Outbox events not yet delivered to every subscriber.", nil, nil),
+	}
+}
+
+func (c *busCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.published, c.delivered, c.failed, c.dropped, c.parked, c.backlog} {
+		ch <- d
+	}
+}
+
+func (c *busCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.b.Stats()
+	ch <- prometheus.MustNewConstMetric(c.published, prometheus.CounterValue, float64(s.Published+s.PublishedTx))
+	ch <- prometheus.MustNewConstMetric(c.delivered, prometheus.CounterValue, float64(s.Delivered))
+	ch <- prometheus.MustNewConstMetric(c.failed, prometheus.CounterValue, float64(s.Failed))
+	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.Dropped))
+	ch <- prometheus.MustNewConstMetric(c.parked, prometheus.CounterValue, float64(s.Parked))
+	ch <- prometheus.MustNewConstMetric(c.backlog, prometheus.GaugeValue, float64(s.Backlog))
 }

@@ -11,6 +11,7 @@ import (
 
 	"jnedu/internal/platform/apperr"
 	"jnedu/internal/platform/db"
+	"jnedu/internal/platform/events"
 	"jnedu/internal/platform/web"
 )
 
@@ -33,6 +34,18 @@ type Service struct {
 	log   *slog.Logger
 	ipLim *rateLimiter
 	hash  chan struct{} // bounds concurrent password hashing (memory-hard)
+	bus   *events.Bus   // nil: no events
+}
+
+// SetBus makes the service publish its events on bus.
+func (s *Service) SetBus(bus *events.Bus) { s.bus = bus }
+
+// publish writes an event into the outbox in the caller's transaction.
+func publish[T any](ctx context.Context, s *Service, tx db.Querier, t events.Topic[T], payload T) error {
+	if s.bus == nil {
+		return nil
+	}
+	return events.PublishTx(ctx, tx, s.bus, t, payload)
 }
 
 // NewService makes the service. now may be nil (time.Now).
@@ -146,7 +159,7 @@ func (s *Service) CreateOrg(ctx context.Context, actor *Principal, in OrgInput) 
 			}
 			return err
 		}
-		return nil
+		return publish(ctx, s, tx, TopicOrgCreated, OrgEvent{OrgID: o.ID, ParentID: o.ParentID, Kind: o.Kind, Code: o.Code, Name: o.Name})
 	})
 	return o, err
 }
@@ -375,7 +388,11 @@ func (s *Service) createUserTx(ctx context.Context, tx db.Querier, actor *Princi
 		return User{}, err
 	}
 	u.Grants = gs
-	return u, nil
+	ev := UserEvent{UserID: u.ID, Username: u.Username, OrgID: u.OrgID, At: now}
+	for _, g := range gs {
+		ev.Roles = append(ev.Roles, g.Role)
+	}
+	return u, publish(ctx, s, tx, TopicUserCreated, ev)
 }
 
 // UpdateUser changes a user's profile, roles and (optionally) password.

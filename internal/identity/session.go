@@ -100,9 +100,11 @@ func (s *Service) openSession(ctx context.Context, u User, ip, userAgent string)
 		if len(userAgent) > 300 {
 			userAgent = userAgent[:300]
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO identity_sessions (id_hash, user_id, csrf_token, ip, user_agent, created_at, last_seen_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, sha256Hex(secret), u.ID, csrf, ip, userAgent, now.UnixMilli(), now.UnixMilli(), exp.UnixMilli())
-		return err
+		if _, err := tx.Exec(ctx, `INSERT INTO identity_sessions (id_hash, user_id, csrf_token, ip, user_agent, created_at, last_seen_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, sha256Hex(secret), u.ID, csrf, ip, userAgent, now.UnixMilli(), now.UnixMilli(), exp.UnixMilli()); err != nil {
+			return err
+		}
+		return publish(ctx, s, tx, TopicSignedIn, UserEvent{UserID: u.ID, Username: u.Username, OrgID: u.OrgID, At: now.UnixMilli()})
 	})
 	if err != nil {
 		return nil, err
