@@ -19,7 +19,7 @@ func TestClientIP(t *testing.T) {
 		{"203.0.113.5:1234", "1.2.3.4", "https", "203.0.113.5", false}, // untrusted peer: headers ignored
 		{"127.0.0.1:1234", "198.51.100.7", "https", "198.51.100.7", true},
 		{"127.0.0.1:1234", "198.51.100.7, 10.1.2.3", "http", "198.51.100.7", false}, // skip trusted hops
-		{"127.0.0.1:1234", "6.6.6.6, 198.51.100.7", "", "198.51.100.7", false},     // a client cannot spoof past the last untrusted hop
+		{"127.0.0.1:1234", "6.6.6.6, 198.51.100.7", "", "198.51.100.7", false},      // a client cannot spoof past the last untrusted hop
 		{"127.0.0.1:1234", "", "", "127.0.0.1", false},
 	}
 	for _, tt := range tests {
