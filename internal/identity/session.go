@@ -162,12 +162,17 @@ func (s *Service) SessionPrincipal(ctx context.Context, secret string) (*Princip
 	h := sha256Hex(secret)
 	var csrf string
 	var created, lastSeen, expires int64
-	row := s.db.QueryRow(ctx, `SELECT s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, `+prefixCols("u.", userCols)+`
-		FROM identity_sessions s JOIN identity_users u ON u.id = s.user_id WHERE s.id_hash = ?`, h)
+	// One query for the session, its user and the user's organisation:
+	// this runs on every signed-in request.
+	row := s.db.QueryRow(ctx, `SELECT s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, `+prefixCols("u.", userCols)+`,
+		`+orgColsAs("o.")+` FROM identity_sessions s JOIN identity_users u ON u.id = s.user_id JOIN identity_orgs o ON o.id = u.org_id
+		WHERE s.id_hash = ?`, h)
 	var u User
+	var org Org
 	err := row.Scan(&csrf, &created, &lastSeen, &expires, &u.ID, &u.OrgID, &u.Username, &u.DisplayName, &u.Email, &u.Phone,
 		&u.passwordHash, &u.MustChangePassword, &u.Demo, &u.Locale, &u.Disabled, &u.FailedLogins, &u.LockedUntil,
-		&u.PasswordChangedAt, &u.LastLoginAt, &u.CreatedAt, &u.UpdatedAt)
+		&u.PasswordChangedAt, &u.LastLoginAt, &u.CreatedAt, &u.UpdatedAt,
+		&org.ID, &org.ParentID, &org.Kind, &org.Code, &org.Name, &org.NameEN, &org.Path, &org.CreatedAt, &org.UpdatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, apperr.New(apperr.Unauthenticated, "session.expired")
 	} else if err != nil {
@@ -184,7 +189,7 @@ func (s *Service) SessionPrincipal(ctx context.Context, secret string) (*Princip
 			s.log.Warn("extend session", "err", err)
 		}
 	}
-	p, err := s.principalFor(ctx, u)
+	p, err := s.principalFor(ctx, u, &org)
 	if err != nil {
 		return nil, err
 	}
@@ -192,10 +197,15 @@ func (s *Service) SessionPrincipal(ctx context.Context, secret string) (*Princip
 	return p, nil
 }
 
-func (s *Service) principalFor(ctx context.Context, u User) (*Principal, error) {
-	org, err := getOrg(ctx, s.db, u.OrgID)
-	if err != nil {
-		return nil, err
+// principalFor loads what a principal needs; org may be given when the
+// caller already read it.
+func (s *Service) principalFor(ctx context.Context, u User, org *Org) (*Principal, error) {
+	if org == nil {
+		o, err := getOrg(ctx, s.db, u.OrgID)
+		if err != nil {
+			return nil, err
+		}
+		org = &o
 	}
 	gs, err := grantsOf(ctx, s.db, u.ID)
 	if err != nil {
@@ -203,7 +213,7 @@ func (s *Service) principalFor(ctx context.Context, u User) (*Principal, error) 
 	}
 	u.Grants = gs[u.ID]
 	return &Principal{
-		User: u, Org: org, Grants: u.Grants, rbac: s.rbac,
+		User: u, Org: *org, Grants: u.Grants, rbac: s.rbac,
 		MustChange: u.MustChangePassword || (u.Demo && !s.set.Demo),
 	}, nil
 }
@@ -351,7 +361,7 @@ func (s *Service) TokenPrincipal(ctx context.Context, secret string) (*Principal
 	if now-t.LastUsedAt > 60_000 {
 		s.db.Exec(ctx, "UPDATE identity_tokens SET last_used_at = ? WHERE id = ?", now, t.ID) //nolint:errcheck // best effort
 	}
-	p, err := s.principalFor(ctx, u)
+	p, err := s.principalFor(ctx, u, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,12 @@ import (
 
 const orgCols = "id, COALESCE(parent_id, 0), kind, code, name, name_en, path, created_at, updated_at"
 
+// orgColsAs is orgCols for a table alias p ("o.").
+func orgColsAs(p string) string {
+	return p + "id, COALESCE(" + p + "parent_id, 0), " + p + "kind, " + p + "code, " + p + "name, " + p + "name_en, " +
+		p + "path, " + p + "created_at, " + p + "updated_at"
+}
+
 func scanOrg(row interface{ Scan(...any) error }) (Org, error) {
 	var o Org
 	err := row.Scan(&o.ID, &o.ParentID, &o.Kind, &o.Code, &o.Name, &o.NameEN, &o.Path, &o.CreatedAt, &o.UpdatedAt)

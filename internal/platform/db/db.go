@@ -51,6 +51,7 @@ type DB struct {
 	url     string // redacted form, for logs
 	path    string // SQLite file path ("" for PostgreSQL)
 	dsn     string // PostgreSQL connection string ("" for SQLite)
+	stmts   *stmtCache // SQLite reads: prepared once, reused on every read connection
 }
 
 // Options tune Open.
@@ -134,7 +135,7 @@ func openSQLite(ctx context.Context, path string, opt Options) (*DB, error) {
 	}
 	r.SetMaxOpenConns(opt.MaxReadConns)
 	r.SetMaxIdleConns(opt.MaxReadConns)
-	return &DB{dialect: SQLite, w: w, r: r, url: "sqlite:" + path, path: path}, nil
+	return &DB{dialect: SQLite, w: w, r: r, url: "sqlite:" + path, path: path, stmts: newStmtCache(r, 512)}, nil
 }
 
 func openPostgres(ctx context.Context, url string, opt Options) (*DB, error) {
@@ -142,8 +143,11 @@ func openPostgres(ctx context.Context, url string, opt Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
+	// Keep as many idle as open: database/sql closes every returned
+	// connection above the idle limit, which under load means a new
+	// PostgreSQL backend per burst.
 	p.SetMaxOpenConns(opt.MaxReadConns * 2)
-	p.SetMaxIdleConns(opt.MaxReadConns)
+	p.SetMaxIdleConns(opt.MaxReadConns * 2)
 	p.SetConnMaxIdleTime(5 * time.Minute)
 	if err := p.PingContext(ctx); err != nil {
 		p.Close()
@@ -168,6 +172,9 @@ func Redact(url string) string {
 
 // Close closes every connection.
 func (d *DB) Close() error {
+	if d.stmts != nil {
+		d.stmts.close()
+	}
 	err := d.w.Close()
 	if d.r != d.w {
 		if e := d.r.Close(); err == nil {
@@ -207,11 +214,17 @@ func (d *DB) Exec(ctx context.Context, query string, args ...any) (sql.Result, e
 
 // Query reads through the reader pool.
 func (d *DB) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := d.stmts.get(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
 	return d.r.QueryContext(ctx, Rebind(d.dialect, query), args...)
 }
 
 // QueryRow reads one row through the reader pool.
 func (d *DB) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := d.stmts.get(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return d.r.QueryRowContext(ctx, Rebind(d.dialect, query), args...)
 }
 
