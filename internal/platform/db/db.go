@@ -48,9 +48,9 @@ type DB struct {
 	dialect Dialect
 	w       *sql.DB
 	r       *sql.DB
-	url     string // redacted form, for logs
-	path    string // SQLite file path ("" for PostgreSQL)
-	dsn     string // PostgreSQL connection string ("" for SQLite)
+	url     string     // redacted form, for logs
+	path    string     // SQLite file path ("" for PostgreSQL)
+	dsn     string     // PostgreSQL connection string ("" for SQLite)
 	stmts   *stmtCache // SQLite reads: prepared once, reused on every read connection
 }
 
