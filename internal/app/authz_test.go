@@ -52,6 +52,7 @@ var routeAccess = map[string][]string{
 	"POST /api/v1/session":             anyone,
 	"DELETE /api/v1/session":           everyone,
 	"GET /api/v1/me":                   everyone,
+	"PATCH /api/v1/me":                 everyone,
 	"PUT /api/v1/me/password":          everyone,
 	"GET /api/v1/me/tokens":            everyone,
 	"POST /api/v1/me/tokens":           everyone,

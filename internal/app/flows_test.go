@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -85,6 +86,24 @@ func TestSignIn(t *testing.T) {
 		b, _ = io.ReadAll(resp.Body)
 		if !strings.Contains(string(b), "Platform administrator") || !strings.Contains(string(b), `lang="en"`) {
 			t.Errorf("portal in English lacks the English role name")
+		}
+		// A profile change through the API, with validation.
+		var meCSRF struct {
+			CSRF string `json:"csrf_token"`
+		}
+		c2.getJSON("/api/v1/me", &meCSRF)
+		c2.csrf = meCSRF.CSRF
+		if resp := c2.do("PATCH", "/api/v1/me", "application/json", `{"display_name":"王建国","email":"not-an-email"}`, nil); resp.StatusCode != 400 {
+			t.Errorf("bad email: %d, want 400", resp.StatusCode)
+		}
+		if resp := c2.do("PATCH", "/api/v1/me", "application/json", `{"display_name":"王建国","locale":"en","phone":"0531-86000000"}`, nil); resp.StatusCode != 200 {
+			t.Errorf("profile change: %d, want 200", resp.StatusCode)
+		}
+		c2.csrf = ""
+		// A page link cannot put its own words on the page.
+		resp = c2.do("GET", "/?flash="+url.QueryEscape("请拨打 400 电话领奖"), "", "", nil)
+		if b := mustRead(t, resp); strings.Contains(b, "领奖") {
+			t.Error("an arbitrary ?flash= text was shown on the page")
 		}
 		// Sign out: the session no longer works.
 		me := c2.getJSON("/api/v1/me", nil)

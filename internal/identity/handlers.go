@@ -79,6 +79,8 @@ func (h *Handlers) Routes() []web.Route {
 		{Method: "DELETE", Path: "/api/v1/session", Perm: web.SignedIn, AllowPasswordChange: true, Tag: tag, Summary: "Sign out", Handler: h.apiLogout},
 		{Method: "GET", Path: "/api/v1/me", Perm: web.SignedIn, AllowPasswordChange: true, Tag: tag, Summary: "The signed-in user, with grants and permissions",
 			Response: meResponse{}, Handler: h.apiMe},
+		{Method: "PATCH", Path: "/api/v1/me", Perm: web.SignedIn, Tag: tag, Summary: "Change my profile (name, email, phone, language)",
+			Request: ProfileInput{}, Response: User{}, Handler: h.apiUpdateProfile},
 		{Method: "PUT", Path: "/api/v1/me/password", Perm: web.SignedIn, AllowPasswordChange: true, Tag: tag, Summary: "Change my password",
 			Request: passwordRequest{}, Handler: h.apiChangePassword},
 		{Method: "GET", Path: "/api/v1/me/tokens", Perm: web.SignedIn, Tag: tag, Summary: "My API tokens", Response: []Token{}, Handler: h.apiTokens},

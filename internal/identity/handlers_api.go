@@ -106,6 +106,20 @@ func (h *Handlers) apiMe(w http.ResponseWriter, r *http.Request) error {
 	return web.JSON(w, http.StatusOK, meResponse{User: u, Org: p.Org, Permissions: perms, Via: p.Via, CSRFToken: p.CSRF, MustChange: p.MustChange})
 }
 
+func (h *Handlers) apiUpdateProfile(w http.ResponseWriter, r *http.Request) error {
+	p := PrincipalFrom(r.Context())
+	var in ProfileInput
+	if err := web.DecodeJSON(w, r, h.maxBody, &in); err != nil {
+		return err
+	}
+	Note(r.Context(), "user:"+strconv.FormatInt(p.User.ID, 10), "profile")
+	u, err := h.svc.UpdateProfile(r.Context(), p, in)
+	if err != nil {
+		return err
+	}
+	return web.JSON(w, http.StatusOK, u)
+}
+
 func (h *Handlers) apiChangePassword(w http.ResponseWriter, r *http.Request) error {
 	p := PrincipalFrom(r.Context())
 	if p.Via != "session" {

@@ -11,10 +11,19 @@ import (
 )
 
 func (h *Handlers) page(w http.ResponseWriter, r *http.Request, name, title string, data any) error {
-	return h.rd.Render(w, r, http.StatusOK, "identity/"+name, web.Page{Title: title, Data: data, Flash: r.URL.Query().Get("flash")})
+	return h.rd.Render(w, r, http.StatusOK, "identity/"+name, web.Page{Title: title, Data: data, Flash: h.flash(r)})
 }
 
-// flashKey only lets known message keys through ?flash=.
+// flash returns the ?flash= message key, only if it is a known key: a link
+// must not be able to put text of its choosing on our pages.
+func (h *Handlers) flash(r *http.Request) string {
+	if f := r.URL.Query().Get("flash"); h.rd.Translator().Has(f) {
+		return f
+	}
+	return ""
+}
+
+// withFlash adds a flash message key to a redirect target.
 func withFlash(path, key string) string {
 	sep := "?"
 	if strings.Contains(path, "?") {
@@ -67,7 +76,7 @@ func (h *Handlers) logoutSubmit(w http.ResponseWriter, r *http.Request) error {
 	}
 	NoteAction(r.Context(), "logout")
 	ClearSessionCookie(w, r)
-	return web.Redirect(w, r, "/login?flash=login.signed_out")
+	return web.Redirect(w, r, withFlash("/login", "login.signed_out"))
 }
 
 // ---- portal ----
@@ -139,7 +148,7 @@ func (h *Handlers) accountSubmit(w http.ResponseWriter, r *http.Request) error {
 	}
 	http.SetCookie(w, &http.Cookie{Name: web.LangCookie, Value: u.Locale, Path: "/", MaxAge: 365 * 86400,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: web.IsTLS(r.Context())})
-	return web.Redirect(w, r, "/account?flash=account.saved")
+	return web.Redirect(w, r, withFlash("/account", "account.saved"))
 }
 
 func (h *Handlers) passwordPage(w http.ResponseWriter, r *http.Request) error {
@@ -156,7 +165,7 @@ func (h *Handlers) passwordSubmit(w http.ResponseWriter, r *http.Request) error 
 	if err := h.svc.ChangePassword(r.Context(), p, r.PostFormValue("old_password"), r.PostFormValue("password")); err != nil {
 		return h.rd.FormError(w, r, "identity/password", web.Page{Title: "password.title"}, err)
 	}
-	return web.Redirect(w, r, "/?flash=password.changed")
+	return web.Redirect(w, r, withFlash("/", "password.changed"))
 }
 
 // ---- tokens ----
@@ -207,5 +216,5 @@ func (h *Handlers) tokenRevokeSubmit(w http.ResponseWriter, r *http.Request) err
 	if err := h.svc.RevokeToken(r.Context(), p, id); err != nil {
 		return err
 	}
-	return web.Redirect(w, r, "/account/tokens?flash=tokens.revoked")
+	return web.Redirect(w, r, withFlash("/account/tokens", "tokens.revoked"))
 }

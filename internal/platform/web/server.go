@@ -218,7 +218,11 @@ func (s *Server) serveError(w http.ResponseWriter, r *http.Request, rt *Route, e
 	switch e.Code {
 	case apperr.Unauthenticated:
 		if r.Method == http.MethodGet && s.LoginPath != "" {
-			http.Redirect(w, r, s.LoginPath+"?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			target := s.LoginPath + "?next=" + url.QueryEscape(r.URL.RequestURI())
+			if e.Message != "err.unauthenticated" {
+				target += "&flash=" + url.QueryEscape(e.Message) // e.g. the session expired
+			}
+			http.Redirect(w, r, target, http.StatusSeeOther)
 			return
 		}
 	case apperr.PasswordChange:
