@@ -504,3 +504,38 @@ func TestSystemEndpoints(t *testing.T) {
 		}
 	})
 }
+
+// TestPageForms: a wrong form comes back with the field's Chinese message
+// and what was typed, never an error page.
+func TestPageForms(t *testing.T) {
+	engines(t, func(t *testing.T, d *db.DB) {
+		ta := newTestApp(t, d, true)
+		c := ta.client(t)
+		c.login("admin", demo.Password)
+		csrf := c.csrf
+		c.csrf = ""
+		teacher, _ := ta.Identity.UserByName(context.Background(), "teacher")
+		cases := []struct {
+			path, body string
+			want       []string
+		}{
+			{"/orgs", form("_csrf", csrf, "parent_id", "1", "kind", "school", "code", "bad code!", "name", ""), []string{"机构代码只能包含", "必填", "bad code!"}},
+			{"/users", form("_csrf", csrf, "org_id", "1", "username", "Zhang San", "display_name", "张三", "password", "123", "roles", "teacher"), []string{"用户名须为", "密码至少 8 位", "张三"}},
+			{fmt.Sprintf("/users/%d", teacher.ID), form("_csrf", csrf, "org_id", fmt.Sprint(teacher.OrgID), "display_name", "张晓梅", "email", "nope", "roles", "teacher"), []string{"邮箱格式不正确", `value="nope"`}},
+			{fmt.Sprintf("/users/%d/password", teacher.ID), form("_csrf", csrf, "password", "abc"), []string{"密码至少 8 位"}},
+			{"/account/password", form("_csrf", csrf, "old_password", "x", "password", "Another-pass-9", "password2", "Another-pass-8"), []string{"两次输入的新密码不一致"}},
+		}
+		for _, tc := range cases {
+			resp := c.do("POST", tc.path+"?lang=zh-CN", "application/x-www-form-urlencoded", tc.body, nil)
+			b := mustRead(t, resp)
+			if resp.StatusCode != 400 {
+				t.Errorf("POST %s: status %d, want 400", tc.path, resp.StatusCode)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(b, w) {
+					t.Errorf("POST %s: page lacks %q", tc.path, w)
+				}
+			}
+		}
+	})
+}

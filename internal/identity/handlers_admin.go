@@ -341,21 +341,29 @@ func (h *Handlers) userUpdateSubmit(w http.ResponseWriter, r *http.Request) erro
 	in.Password = ""
 	Note(r.Context(), "user:"+strconv.FormatInt(id, 10), "updated")
 	if _, err := h.svc.UpdateUser(r.Context(), p, id, in); err != nil {
-		if e := apperr.As(err); e != nil && e.Code == apperr.Invalid {
-			u, uerr := h.svc.VisibleUser(r.Context(), p, PermUserManage, id)
-			if uerr != nil {
-				return uerr
-			}
-			d, ferr := h.userForm(r, u)
-			if ferr != nil {
-				return ferr
-			}
-			d.In = in
-			return h.rd.FormError(w, r, "identity/user_form", web.Page{Title: "users.edit", Data: d}, err)
-		}
-		return err
+		return h.userFormError(w, r, id, &in, err)
 	}
 	return web.Redirect(w, r, withFlash("/users/"+strconv.FormatInt(id, 10), "users.saved"))
+}
+
+// userFormError shows the user page again with a validation error; in, if
+// given, keeps what was typed. Other errors pass through.
+func (h *Handlers) userFormError(w http.ResponseWriter, r *http.Request, id int64, in *UserInput, err error) error {
+	if e := apperr.As(err); e == nil || e.Code != apperr.Invalid {
+		return err
+	}
+	u, uerr := h.svc.VisibleUser(r.Context(), PrincipalFrom(r.Context()), PermUserManage, id)
+	if uerr != nil {
+		return uerr
+	}
+	d, ferr := h.userForm(r, u)
+	if ferr != nil {
+		return ferr
+	}
+	if in != nil {
+		d.In = *in
+	}
+	return h.rd.FormError(w, r, "identity/user_form", web.Page{Title: "users.edit", Data: d}, err)
 }
 
 func (h *Handlers) userResetSubmit(w http.ResponseWriter, r *http.Request) error {
@@ -366,18 +374,7 @@ func (h *Handlers) userResetSubmit(w http.ResponseWriter, r *http.Request) error
 	p := PrincipalFrom(r.Context())
 	Note(r.Context(), "user:"+strconv.FormatInt(id, 10), "password reset")
 	if err := h.svc.ResetPassword(r.Context(), p, id, r.PostFormValue("password"), true); err != nil {
-		if e := apperr.As(err); e != nil && e.Code == apperr.Invalid {
-			u, uerr := h.svc.VisibleUser(r.Context(), p, PermUserManage, id)
-			if uerr != nil {
-				return uerr
-			}
-			d, ferr := h.userForm(r, u)
-			if ferr != nil {
-				return ferr
-			}
-			return h.rd.FormError(w, r, "identity/user_form", web.Page{Title: "users.edit", Data: d}, err)
-		}
-		return err
+		return h.userFormError(w, r, id, nil, err)
 	}
 	return web.Redirect(w, r, withFlash("/users/"+strconv.FormatInt(id, 10), "users.password_reset"))
 }

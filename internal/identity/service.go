@@ -536,17 +536,23 @@ func (s *Service) ResetPassword(ctx context.Context, actor *Principal, id int64,
 	if err != nil {
 		return err
 	}
+	return s.replacePassword(ctx, id, hash, mustChange, "")
+}
+
+// replacePassword stores a new password hash and ends the user's sessions,
+// all but keepSession (a session hash, "" for none), in one transaction.
+func (s *Service) replacePassword(ctx context.Context, userID int64, hash string, mustChange bool, keepSession string) error {
 	return s.db.InTx(ctx, func(tx *db.Tx) error {
-		if err := setPassword(ctx, tx, id, hash, mustChange, s.ms()); err != nil {
+		if err := setPassword(ctx, tx, userID, hash, mustChange, s.ms()); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, "DELETE FROM identity_sessions WHERE user_id = ?", id)
+		_, err := tx.Exec(ctx, "DELETE FROM identity_sessions WHERE user_id = ? AND id_hash <> ?", userID, keepSession)
 		return err
 	})
 }
 
-// ChangePassword is a user changing their own password. Other sessions of
-// the user end; keepSession (the caller's, as a hash) stays.
+// ChangePassword is a user changing their own password. The user's other
+// sessions end; the one making the change stays.
 func (s *Service) ChangePassword(ctx context.Context, p *Principal, old, pw string) error {
 	u, err := getUser(ctx, s.db, p.User.ID)
 	if err != nil {
@@ -569,13 +575,7 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, old, pw stri
 	if err != nil {
 		return err
 	}
-	return s.db.InTx(ctx, func(tx *db.Tx) error {
-		if err := setPassword(ctx, tx, u.ID, hash, false, s.ms()); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, "DELETE FROM identity_sessions WHERE user_id = ? AND id_hash <> ?", u.ID, p.sessionHash)
-		return err
-	})
+	return s.replacePassword(ctx, u.ID, hash, false, p.sessionHash)
 }
 
 // SetLocale stores the user's language.

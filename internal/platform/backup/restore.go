@@ -151,20 +151,11 @@ type target struct {
 
 // parseTarget reads a database URL the way db.Open does.
 func parseTarget(databaseURL, dataDir string) target {
-	if strings.HasPrefix(databaseURL, "postgres://") || strings.HasPrefix(databaseURL, "postgresql://") {
-		return target{dialect: db.Postgres, dsn: databaseURL}
+	dialect, t := db.ParseURL(databaseURL, dataDir)
+	if dialect == db.Postgres {
+		return target{dialect: db.Postgres, dsn: t}
 	}
-	path := databaseURL
-	for _, p := range []string{"sqlite://", "sqlite:", "file:"} {
-		path = strings.TrimPrefix(path, p)
-	}
-	if i := strings.IndexByte(path, '?'); i >= 0 {
-		path = path[:i]
-	}
-	if path == "" {
-		path = filepath.Join(dataDir, "jnedu.db")
-	}
-	return target{dialect: db.SQLite, sqlitePath: path}
+	return target{dialect: db.SQLite, sqlitePath: t}
 }
 
 // replaceSQLite renames the restored file tmp over the database at path.

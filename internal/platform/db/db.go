@@ -72,8 +72,19 @@ func Open(ctx context.Context, url, dataDir string, opt Options) (*DB, error) {
 	if opt.BusyTimeout <= 0 {
 		opt.BusyTimeout = 10 * time.Second
 	}
+	dialect, target := ParseURL(url, dataDir)
+	if dialect == Postgres {
+		return openPostgres(ctx, target, opt)
+	}
+	return openSQLite(ctx, target, opt)
+}
+
+// ParseURL tells which engine a database URL names and its target: the
+// PostgreSQL connection string, or the SQLite file path (an empty url
+// means "jnedu.db" in dataDir).
+func ParseURL(url, dataDir string) (Dialect, string) {
 	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
-		return openPostgres(ctx, url, opt)
+		return Postgres, url
 	}
 	path := url
 	for _, p := range []string{"sqlite://", "sqlite:", "file:"} {
@@ -85,7 +96,7 @@ func Open(ctx context.Context, url, dataDir string, opt Options) (*DB, error) {
 	if path == "" {
 		path = filepath.Join(dataDir, "jnedu.db")
 	}
-	return openSQLite(ctx, path, opt)
+	return SQLite, path
 }
 
 func sqliteDSN(path string, busy time.Duration, readOnly bool) string {
