@@ -14,8 +14,8 @@ type Query struct {
 	Text    string // search words (Chinese or not)
 	Subject string
 	Grade   string
-	OrgID   int64 // a school's channel
-	OwnerID int64 // one person's videos
+	OrgID   int64  // a school's channel
+	OwnerID int64  // one person's videos
 	Sort    string // "new" (default) or "views"
 	Limit   int
 	Offset  int

@@ -62,10 +62,10 @@ type Meta struct {
 	Subject       string     `json:"subject"`
 	Grade         string     `json:"grade"`
 	Visibility    Visibility `json:"visibility"`
-	Orgs          []int64    `json:"orgs,omitempty"`            // for visibility "orgs"
+	Orgs          []int64    `json:"orgs,omitempty"` // for visibility "orgs"
 	AllowDownload bool       `json:"allow_download"`
-	LinkDays      int        `json:"link_days,omitempty"`       // for visibility "link": 1–365
-	LinkCode      string     `json:"link_code,omitempty"`       // optional 提取码, 4–8 letters or digits
+	LinkDays      int        `json:"link_days,omitempty"` // for visibility "link": 1–365
+	LinkCode      string     `json:"link_code,omitempty"` // optional 提取码, 4–8 letters or digits
 }
 
 func (m *Meta) validate(creating bool) error {
