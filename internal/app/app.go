@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"jnedu/internal/config"
@@ -18,6 +20,7 @@ import (
 	"jnedu/internal/platform/events"
 	"jnedu/internal/platform/tabular"
 	"jnedu/internal/platform/web"
+	"jnedu/internal/share"
 )
 
 // Version is set at build time with -ldflags "-X jnedu/internal/app.Version=...".
@@ -32,6 +35,7 @@ type App struct {
 	Bus      *events.Bus
 	RBAC     *identity.RBAC
 	Identity *identity.Service
+	Share    *share.Service
 	Routes   *web.Routes
 	Handler  http.Handler
 	Metrics  *web.Metrics
@@ -40,7 +44,7 @@ type App struct {
 
 // Sources lists every subsystem's migrations, in dependency order.
 func Sources() []db.Source {
-	return []db.Source{events.Migrations(), identity.Migrations()}
+	return []db.Source{events.Migrations(), identity.Migrations(), share.Migrations()}
 }
 
 // Open connects to the database without touching its schema.
@@ -84,6 +88,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	// Subsystems subscribe to the bus here, before Serve starts it.
 	a.Bus = events.NewBus(d, events.Options{Logger: log, Now: opt.Now})
 	a.RBAC = identity.NewRBAC()
+	share.DefinePermissions(a.RBAC)
 	a.Identity = identity.NewService(d, a.RBAC, identity.Settings{
 		SessionTTL: cfg.SessionTTL.Duration, SessionMaxAge: cfg.SessionMaxAge.Duration,
 		LoginMaxFailures: cfg.LoginMaxFailures, LoginLockout: cfg.LoginLockout.Duration,
@@ -91,15 +96,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	}, log, opt.Now)
 	a.Identity.SetBus(a.Bus)
 
-	tr, err := web.NewTranslator(web.Messages(), identity.Messages(), systemMessages())
+	a.Share = share.NewService(d, blobs, a.Bus, nil, log, opt.Now)
+
+	tr, err := web.NewTranslator(web.Messages(), identity.Messages(), share.Messages(), systemMessages())
 	if err != nil {
 		return nil, err
 	}
 	ih := identity.NewHandlers(a.Identity, identity.HandlerConfig{
 		MaxBody: cfg.MaxBodyBytes, Demo: cfg.Demo,
 		ImportLimits: tabular.Limits{MaxBytes: cfg.MaxImportBytes, MaxRows: cfg.MaxImportRows},
+		Tiles:        share.Tiles(),
 	})
-	rd, err := web.NewRenderer(tr, log, ih.Chrome, web.TemplateSet{Prefix: "identity", FS: identity.TemplatesFS()})
+	rd, err := web.NewRenderer(tr, log, ih.Chrome, web.TemplateSet{Prefix: "identity", FS: identity.TemplatesFS()},
+		web.TemplateSet{Prefix: "share", FS: share.TemplatesFS()})
 	if err != nil {
 		return nil, err
 	}
@@ -110,10 +119,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	a.Routes = &web.Routes{}
 	a.Routes.Add(ih.Routes()...)
 	a.Routes.Add(a.systemRoutes()...)
+	uploads, err := share.NewUploads(a.Share, share.UploadConfig{Dir: filepath.Join(cfg.DataDir, "uploads")}, rd.T)
+	if err != nil {
+		return nil, err
+	}
+	a.Routes.Add(uploads.Routes()...)
+	secret, err := loadSecret(filepath.Join(cfg.DataDir, "secret.key"))
+	if err != nil {
+		return nil, err
+	}
+	sh := share.NewHandlers(a.Share, rd, share.NewSigner(secret, 6*time.Hour, opt.Now), cfg.MaxBodyBytes, cfg.BaseURL)
+	a.Routes.Add(sh.Routes()...)
 	srv := &web.Server{
 		Routes: a.Routes, Guard: identity.NewGuard(a.Identity, cfg.MaxBodyBytes, cfg.MaxImportBytes+1<<20),
 		Renderer: rd, Log: log, Metrics: a.Metrics, ClientIP: web.ClientIP{Trusted: web.ParseTrusted(cfg.TrustedProxies)},
 		Audit: a.Identity.AuditRequest, LoginPath: "/login", PasswordPath: "/account/password",
+		Static: map[string]fs.FS{"share": share.StaticFS()},
 	}
 	a.Handler = srv.Handler()
 	return a, nil

@@ -36,7 +36,10 @@ type Route struct {
 	// AllowPasswordChange lets users who must change their password still
 	// reach this route (sign-out, the password page).
 	AllowPasswordChange bool
-	Handler             HandlerFunc
+	// NoAudit leaves a state-changing route out of the audit log: only for
+	// high-frequency reports nobody must answer for (playback progress).
+	NoAudit bool
+	Handler HandlerFunc
 }
 
 // IsAPI reports whether the route speaks JSON.

@@ -42,6 +42,9 @@ type Server struct {
 	LoginPath string
 	// PasswordPath is where users who must change their password are sent.
 	PasswordPath string
+	// Static holds subsystems' own static files, served under
+	// /static/<name>/ (e.g. "share" → /static/share/player.js).
+	Static map[string]fs.FS
 }
 
 // Handler builds the handler. Call once.
@@ -52,6 +55,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	static := http.StripPrefix("/static/", http.FileServerFS(StaticFS()))
 	mux.Handle("GET /static/", cacheForever(static))
+	for name, fsys := range s.Static {
+		mux.Handle("GET /static/"+name+"/", cacheForever(http.StripPrefix("/static/"+name+"/", http.FileServerFS(fsys))))
+	}
 	mux.Handle("/", s.wrap(&Route{Method: "GET", Path: "/", Handler: func(w http.ResponseWriter, r *http.Request) error {
 		return NotFoundError()
 	}}))
@@ -186,7 +192,7 @@ func (s *Server) wrap(rt *Route) http.Handler {
 				s.serveError(sw, r, rt, err)
 			}
 		}
-		if s.Audit != nil && rt.StateChanging() {
+		if s.Audit != nil && rt.StateChanging() && !rt.NoAudit {
 			st := sw.status
 			if st == 0 {
 				st = http.StatusOK

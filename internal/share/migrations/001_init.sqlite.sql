@@ -99,3 +99,15 @@ CREATE TABLE share_views (
 	PRIMARY KEY (video_id, user_id)
 );
 CREATE INDEX share_views_org ON share_views(org_id);
+
+-- Uploads in progress, for quotas counted before the bytes are sent.
+CREATE TABLE share_uploads (
+	id TEXT PRIMARY KEY,
+	owner_id BIGINT NOT NULL,
+	org_id BIGINT NOT NULL,
+	size BIGINT NOT NULL,
+	name TEXT NOT NULL DEFAULT '',
+	created_at BIGINT NOT NULL
+);
+CREATE INDEX share_uploads_owner ON share_uploads(owner_id);
+CREATE INDEX share_uploads_org ON share_uploads(org_id);

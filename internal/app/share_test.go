@@ -1,0 +1,134 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"jnedu/internal/demo"
+	"jnedu/internal/platform/db"
+)
+
+func tusMeta(kv ...string) string {
+	var parts []string
+	for i := 0; i+1 < len(kv); i += 2 {
+		parts = append(parts, kv[i]+" "+base64.StdEncoding.EncodeToString([]byte(kv[i+1])))
+	}
+	return strings.Join(parts, ",")
+}
+
+// TestResumableUpload speaks the tus protocol as the page's uploader does:
+// an upload cut in the middle resumes from the byte the server has, the
+// digest is computed on arrival, the finished file becomes a video, a
+// second upload of the same bytes points to the same media, someone else
+// cannot touch the upload, and a quota is refused before any byte is sent.
+func TestResumableUpload(t *testing.T) {
+	engines(t, func(t *testing.T, d *db.DB) {
+		ta := newTestApp(t, d, true)
+		ctx := context.Background()
+		c := ta.client(t)
+		c.login("teacher", demo.Password)
+		content := []byte(strings.Repeat("一段课堂录像的字节 lesson bytes ", 4000))
+		sum := sha256.Sum256(content)
+		tus := map[string]string{"Tus-Resumable": "1.0.0"}
+		with := func(extra map[string]string) map[string]string {
+			m := map[string]string{"Tus-Resumable": "1.0.0"}
+			for k, v := range extra {
+				m[k] = v
+			}
+			return m
+		}
+		resp := c.do("POST", "/api/v1/share/uploads/", "", "", with(map[string]string{
+			"Upload-Length":   strconv.Itoa(len(content)),
+			"Upload-Metadata": tusMeta("filename", "初二数学 第3课.mp4", "title", "初二数学公开课"),
+		}))
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("create: %d %s", resp.StatusCode, mustRead(t, resp))
+		}
+		loc := resp.Header.Get("Location")
+		path := loc[strings.Index(loc, "/api/"):]
+		// Send the first part, then the connection "drops".
+		half := len(content)/2 + 7
+		resp = c.do("PATCH", path, "application/offset+octet-stream", string(content[:half]), with(map[string]string{"Upload-Offset": "0"}))
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("patch 1: %d %s", resp.StatusCode, mustRead(t, resp))
+		}
+		// Someone else cannot see or continue it.
+		other := ta.client(t)
+		other.login("teacher2", demo.Password)
+		if resp := other.do("HEAD", path, "", "", tus); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("another user's HEAD: %d, want 404", resp.StatusCode)
+		}
+		if resp := other.do("PATCH", path, "application/offset+octet-stream", "x", with(map[string]string{"Upload-Offset": strconv.Itoa(half)})); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("another user's PATCH: %d, want 404", resp.StatusCode)
+		}
+		// Resume: ask where we are, send the rest.
+		resp = c.do("HEAD", path, "", "", tus)
+		if got := resp.Header.Get("Upload-Offset"); got != strconv.Itoa(half) {
+			t.Fatalf("offset after the cut = %q, want %d", got, half)
+		}
+		resp = c.do("PATCH", path, "application/offset+octet-stream", string(content[half:]), with(map[string]string{"Upload-Offset": strconv.Itoa(half)}))
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("patch 2: %d %s", resp.StatusCode, mustRead(t, resp))
+		}
+		vid, err := strconv.ParseInt(resp.Header.Get("Jnedu-Video-Id"), 10, 64)
+		if err != nil {
+			t.Fatalf("no video id in the final response: %v", err)
+		}
+		v, err := ta.Share.Video(ctx, vid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.MediaSHA256 != hex.EncodeToString(sum[:]) || v.Title != "初二数学公开课" || v.OriginalName != "初二数学 第3课.mp4" {
+			t.Errorf("video = %+v; want the digest of the bytes, the title and the file name", v)
+		}
+		rc, info, err := ta.Blobs.Open(ctx, v.MediaSHA256)
+		if err != nil || info.Size != int64(len(content)) {
+			t.Fatalf("original in the blob store: %v, %d bytes", err, info.Size)
+		}
+		rc.Close()
+		var left int
+		d.QueryRow(ctx, "SELECT COUNT(*) FROM share_uploads").Scan(&left)
+		if left != 0 {
+			t.Errorf("%d uploads still counted against the quota after finishing", left)
+		}
+		// The same bytes again, in one request: the same media at once.
+		resp = c.do("POST", "/api/v1/share/uploads/", "application/offset+octet-stream", string(content), with(map[string]string{
+			"Upload-Length":   strconv.Itoa(len(content)),
+			"Upload-Metadata": tusMeta("filename", "copy.mp4"),
+		}))
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("second upload: %d %s", resp.StatusCode, mustRead(t, resp))
+		}
+		var n int
+		d.QueryRow(ctx, "SELECT COUNT(*) FROM share_media").Scan(&n)
+		if n != 1 {
+			t.Errorf("%d media after uploading the same bytes twice, want 1", n)
+		}
+		// Refused before any byte: an empty file, a file over the limit, a student.
+		for _, tc := range []struct {
+			who    *client
+			length string
+			want   int
+		}{
+			{c, "0", 400},
+			{c, fmt.Sprint(int64(60) << 30), 413},
+		} {
+			resp := tc.who.do("POST", "/api/v1/share/uploads/", "", "", with(map[string]string{"Upload-Length": tc.length, "Upload-Metadata": tusMeta("filename", "x.mp4")}))
+			if resp.StatusCode != tc.want {
+				t.Errorf("create with length %s: %d, want %d", tc.length, resp.StatusCode, tc.want)
+			}
+		}
+		st := ta.client(t)
+		st.login("student", demo.Password)
+		if resp := st.do("POST", "/api/v1/share/uploads/", "", "", with(map[string]string{"Upload-Length": "10", "Upload-Metadata": tusMeta("filename", "x.mp4")})); resp.StatusCode != 403 {
+			t.Errorf("student upload: %d, want 403", resp.StatusCode)
+		}
+	})
+}
