@@ -2,9 +2,10 @@
 // content: a blob's key is the lower-case hex SHA-256 of its bytes, so the
 // same content is stored once and a key always names the same bytes.
 //
-// Store is the small interface the rest of the program uses; Local keeps
-// blobs in a folder on this machine. An S3-compatible implementation can sit
-// behind the same interface later: nothing in Store mentions file paths.
+// Store is the small interface the rest of the program uses; nothing in it
+// mentions file paths. Local keeps blobs in a folder on this machine, S3 in
+// a bucket of an S3-compatible service (MinIO, AWS S3, Aliyun OSS, ...).
+// Open picks one from a URL, so configuration alone decides.
 package blob
 
 import (
