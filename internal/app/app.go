@@ -80,7 +80,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 			log.Info("migrated", "subsystem", m.Subsystem, "version", m.Version, "name", m.Name)
 		}
 	}
-	blobs, err := blob.OpenLocal(cfg.BlobDir())
+	blobs, err := blob.Open(ctx, cfg.BlobURL, cfg.BlobDir())
 	if err != nil {
 		return nil, fmt.Errorf("blob store: %w", err)
 	}

@@ -26,7 +26,7 @@ func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		return err
 	}
 	defer d.Close()
-	blobs, err := blob.OpenLocal(cfg.BlobDir())
+	blobs, err := blob.Open(ctx, cfg.BlobURL, cfg.BlobDir())
 	if err != nil {
 		return err
 	}

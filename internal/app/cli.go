@@ -18,6 +18,7 @@ import (
 	"jnedu/internal/demo"
 	"jnedu/internal/identity"
 	"jnedu/internal/platform/apperr"
+	"jnedu/internal/platform/blob"
 	"jnedu/internal/platform/web"
 )
 
@@ -160,7 +161,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		}
 	}
 	return a.Serve(ctx, func(addr string) {
-		a.Log.Info("listening", "addr", addr, "database", a.DB.String(), "data", cfg.DataDir, "demo", cfg.Demo, "version", Version)
+		a.Log.Info("listening", "addr", addr, "database", a.DB.String(), "data", cfg.DataDir, "blobs", blob.RedactURL(cfg.BlobURL),
+			"demo", cfg.Demo, "version", Version)
 		fmt.Fprintf(stdout, "\njnedu %s 已启动 / is running: http://%s/\n", Version, addr)
 		if cfg.Demo {
 			printDemoAccounts(stdout)

@@ -24,6 +24,7 @@ type Config struct {
 	DataDir     string `toml:"data_dir"`     // data folder: SQLite file, blobs, backups
 	DatabaseURL string `toml:"database_url"` // "" = SQLite file in DataDir; postgres://... for PostgreSQL
 	BaseURL     string `toml:"base_url"`     // public address, e.g. https://jnedu.example.cn
+	BlobURL     string `toml:"blob_url"`     // "" = DATA/blobs; s3://ACCESS:SECRET@host:port/bucket/prefix for S3-compatible storage
 	Demo        bool   `toml:"demo"`         // demo mode: demo accounts keep their known passwords
 	LogLevel    string `toml:"log_level"`    // debug, info, warn, error
 	LogFormat   string `toml:"log_format"`   // text or json
@@ -153,6 +154,7 @@ func applyEnv(c *Config, getenv func(string) string) error {
 		"JNEDU_DATA_DIR":   &c.DataDir,
 		"DATABASE_URL":     &c.DatabaseURL,
 		"JNEDU_BASE_URL":   &c.BaseURL,
+		"JNEDU_BLOB_URL":   &c.BlobURL,
 		"JNEDU_LOG_LEVEL":  &c.LogLevel,
 		"JNEDU_LOG_FORMAT": &c.LogFormat,
 	}
