@@ -18,6 +18,7 @@ import (
 	"jnedu/internal/platform/blob"
 	"jnedu/internal/platform/db"
 	"jnedu/internal/platform/events"
+	"jnedu/internal/platform/jobs"
 	"jnedu/internal/platform/tabular"
 	"jnedu/internal/platform/web"
 	"jnedu/internal/share"
@@ -33,6 +34,7 @@ type App struct {
 	DB       *db.DB
 	Blobs    blob.Store
 	Bus      *events.Bus
+	Jobs     *jobs.Queue
 	RBAC     *identity.RBAC
 	Identity *identity.Service
 	Share    *share.Service
@@ -44,7 +46,7 @@ type App struct {
 
 // Sources lists every subsystem's migrations, in dependency order.
 func Sources() []db.Source {
-	return []db.Source{events.Migrations(), identity.Migrations(), share.Migrations()}
+	return []db.Source{events.Migrations(), jobs.Migrations(), identity.Migrations(), share.Migrations()}
 }
 
 // Open connects to the database without touching its schema.
@@ -96,7 +98,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	}, log, opt.Now)
 	a.Identity.SetBus(a.Bus)
 
+	a.Jobs = jobs.New(d, jobs.Options{Logger: log, Now: opt.Now})
 	a.Share = share.NewService(d, blobs, a.Bus, nil, log, opt.Now)
+	share.NewProcessor(a.Share, a.Jobs, share.ProcessConfig{WorkDir: filepath.Join(cfg.DataDir, "work", "share"), KeepOriginal: true})
 
 	tr, err := web.NewTranslator(web.Messages(), identity.Messages(), share.Messages(), systemMessages())
 	if err != nil {
@@ -161,6 +165,8 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	go a.housekeeping(wctx)
 	busDone := make(chan error, 1)
 	go func() { busDone <- a.Bus.Run(wctx) }()
+	jobsDone := make(chan error, 1)
+	go func() { jobsDone <- a.Jobs.Run(wctx) }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -184,6 +190,9 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	stopWorkers()
 	if err := <-busDone; err != nil && !errors.Is(err, context.Canceled) {
 		a.Log.Warn("event bus stopped", "err", err)
+	}
+	if err := <-jobsDone; err != nil && !errors.Is(err, context.Canceled) {
+		a.Log.Warn("job queue stopped", "err", err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

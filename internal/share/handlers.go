@@ -59,6 +59,7 @@ type videoView struct {
 	Playlist  string `json:"playlist,omitempty"`
 	ResumeMS  int64  `json:"resume_ms"`
 	CanManage bool   `json:"can_manage"`
+	Poster    string `json:"poster,omitempty"`
 }
 
 type takedownRequest struct {
@@ -119,6 +120,10 @@ func (h *Handlers) view(r *http.Request, v Video) videoView {
 	}
 	if v.Media != nil && v.Media.Playable {
 		out.Playlist = "/media/" + strconv.FormatInt(v.ID, 10) + "/master.m3u8?" + h.signer.Query(v.ID)
+		// The poster is made after the first rendition: link it once it exists.
+		if _, err := h.svc.mediaFile(r.Context(), v.MediaSHA256, "poster.jpg"); err == nil {
+			out.Poster = "/media/" + strconv.FormatInt(v.ID, 10) + "/poster.jpg?" + h.signer.Query(v.ID)
+		}
 	}
 	if p != nil {
 		out.ResumeMS, _ = h.svc.Resume(r.Context(), p, v.ID)
