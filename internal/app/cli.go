@@ -31,6 +31,7 @@ Commands:
   migrate   apply pending database migrations (serve does this too)
   demo      load the demo data (organisations, users) if missing
   user      manage users: user create | user passwd | user list
+  share     campus videos: share import -owner USER FILE... | share stats
   backup    write a consistent backup of the database and blobs (safe while serve runs)
   restore   restore a backup into the configured database and data folder (stop serve first)
   version   print the version
@@ -60,6 +61,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		err = cmdDemo(ctx, rest, stdout, stderr, getenv)
 	case "user":
 		err = cmdUser(ctx, rest, stdout, stderr, getenv)
+	case "share":
+		err = cmdShare(ctx, rest, stdout, stderr, getenv)
 	case "backup":
 		err = cmdBackup(ctx, rest, stdout, stderr, getenv)
 	case "restore":

@@ -65,6 +65,21 @@ func TestCommandLine(t *testing.T) {
 	if out, _, code := run(t, env, "user", "list", "-org", "JN-DJG"); code != 0 || !strings.Contains(out, "ops1") || !strings.Contains(out, "examiner") || strings.Contains(out, "teacher2") {
 		t.Errorf("user list: %d %q", code, out)
 	}
+	// Bulk import of existing recordings, then the figures.
+	rec := filepath.Join(dir, "晨会录像.mp4")
+	os.WriteFile(rec, []byte("pretend recording bytes"), 0o600)
+	empty := filepath.Join(dir, "empty.mp4")
+	os.WriteFile(empty, nil, 0o600)
+	if out, errOut, code := run(t, env, "share", "import", "-owner", "teacher", rec, rec, empty); code != 1 ||
+		!strings.Contains(out, "queued for processing") || !strings.Contains(out, "2 imported, 1 failed") || !strings.Contains(errOut, "empty") {
+		t.Errorf("share import: %d %q %q", code, out, errOut)
+	}
+	if _, errOut, code := run(t, env, "share", "import", "-owner", "student", rec); code != 1 || !strings.Contains(errOut, "may not upload") {
+		t.Errorf("share import as a student: %d %q", code, errOut)
+	}
+	if out, _, code := run(t, env, "share", "stats"); code != 0 || !strings.Contains(out, "videos 2") || !strings.Contains(out, "济南第一中学") {
+		t.Errorf("share stats: %d %q", code, out)
+	}
 	// A config file with an unknown key is refused with its name.
 	cf := filepath.Join(dir, "jnedu.toml")
 	os.WriteFile(cf, []byte("listen = \"127.0.0.1:9999\"\ncolour = \"red\"\n"), 0o600)

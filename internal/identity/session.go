@@ -368,3 +368,21 @@ func (s *Service) TokenPrincipal(ctx context.Context, secret string) (*Principal
 	p.Via, p.Scopes, p.TokenID = "token", t.Scopes, t.ID
 	return p, nil
 }
+
+// PrincipalOf builds the principal of a user by name, without a session:
+// for trusted local tools (the command line), never for requests.
+func (s *Service) PrincipalOf(ctx context.Context, username string) (*Principal, error) {
+	u, err := getUserByName(ctx, s.db, username)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	if u.Disabled {
+		return nil, apperr.New(apperr.Forbidden, "login.disabled")
+	}
+	p, err := s.principalFor(ctx, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	p.Via = "cli"
+	return p, nil
+}
