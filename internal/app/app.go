@@ -100,7 +100,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 
 	a.Jobs = jobs.New(d, jobs.Options{Logger: log, Now: opt.Now})
 	a.Share = share.NewService(d, blobs, a.Bus, nil, log, opt.Now)
-	share.NewProcessor(a.Share, a.Jobs, share.ProcessConfig{WorkDir: filepath.Join(cfg.DataDir, "work", "share"), KeepOriginal: true})
+	proc := share.NewProcessor(a.Share, a.Jobs, share.ProcessConfig{WorkDir: filepath.Join(cfg.DataDir, "work", "share"), KeepOriginal: true})
 
 	tr, err := web.NewTranslator(web.Messages(), identity.Messages(), share.Messages(), systemMessages())
 	if err != nil {
@@ -133,6 +133,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 		return nil, err
 	}
 	sh := share.NewHandlers(a.Share, rd, share.NewSigner(secret, 6*time.Hour, opt.Now), cfg.MaxBodyBytes, cfg.BaseURL)
+	sh.SetProcessor(proc)
 	a.Routes.Add(sh.Routes()...)
 	srv := &web.Server{
 		Routes: a.Routes, Guard: identity.NewGuard(a.Identity, cfg.MaxBodyBytes, cfg.MaxImportBytes+1<<20),

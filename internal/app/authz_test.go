@@ -89,6 +89,8 @@ var routeAccess = map[string][]string{
 	"HEAD /api/v1/share/uploads/{id}":         uploaders,
 	"PATCH /api/v1/share/uploads/{id}":        uploaders,
 	"DELETE /api/v1/share/uploads/{id}":       uploaders,
+	"GET /videos/admin":                       managers,
+	"POST /videos/admin/jobs/{id}/retry":      managers,
 	"GET /healthz":                            anyone,
 	"GET /readyz":                             anyone,
 	"GET /metrics":                            anyone,

@@ -159,6 +159,21 @@ func TestUploadToPlayback(t *testing.T) {
 		if bv.Media.State != "failed" || bv.Media.StateReason != "share.reason_not_media" {
 			t.Errorf("damaged upload: %+v, want failed with share.reason_not_media", bv.Media)
 		}
+		// The admin view lists the jobs; the failed one can be queued again.
+		adm := ta.client(t)
+		adm.login("admin", demo.Password)
+		resp = adm.do("GET", "/videos/admin?lang=zh-CN", "", "", nil)
+		page := mustRead(t, resp)
+		if resp.StatusCode != 200 || !strings.Contains(page, "处理任务") || !strings.Contains(page, "/retry") {
+			t.Errorf("admin view: %d, lacks the jobs or the retry button", resp.StatusCode)
+		}
+		var failedJob int64
+		d.QueryRow(context.Background(), "SELECT id FROM jobs_queue WHERE state = 'failed'").Scan(&failedJob)
+		resp = adm.do("POST", fmt.Sprintf("/videos/admin/jobs/%d/retry", failedJob), "application/x-www-form-urlencoded", "_csrf="+adm.csrf, nil)
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Errorf("retry: %d", resp.StatusCode)
+		}
+		bv = c.waitFor(t, bad, func(v videoState) bool { return v.Media.State == "failed" })
 		var jobsLeft int
 		d.QueryRow(context.Background(), "SELECT COUNT(*) FROM jobs_queue WHERE state IN ('queued', 'running')").Scan(&jobsLeft)
 		if jobsLeft != 0 {

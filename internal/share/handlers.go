@@ -17,7 +17,11 @@ type Handlers struct {
 	signer  *Signer
 	maxBody int64
 	base    string // public address for activity ids
+	proc    *Processor
 }
+
+// SetProcessor gives the admin page the processing queue.
+func (h *Handlers) SetProcessor(p *Processor) { h.proc = p }
 
 // NewHandlers makes the handlers.
 func NewHandlers(svc *Service, rd *web.Renderer, signer *Signer, maxBody int64, baseURL string) *Handlers {
@@ -34,6 +38,8 @@ func (h *Handlers) Routes() []web.Route {
 		{Method: "GET", Path: "/videos", Perm: PermView, Handler: h.listPage},
 		{Method: "GET", Path: "/videos/mine", Perm: PermUpload, Handler: h.minePage},
 		{Method: "GET", Path: "/videos/upload", Perm: PermUpload, Handler: h.uploadPage},
+		{Method: "GET", Path: "/videos/admin", Perm: PermManage, Handler: h.adminPage},
+		{Method: "POST", Path: "/videos/admin/jobs/{id}/retry", Perm: PermManage, Handler: h.retrySubmit},
 		{Method: "GET", Path: "/videos/{id}", Perm: web.Public, Handler: h.videoPage},
 		{Method: "POST", Path: "/videos/{id}", Perm: PermUpload, Handler: h.updateSubmit},
 		{Method: "POST", Path: "/videos/{id}/takedown", Perm: PermUpload, Handler: h.takedownSubmit},

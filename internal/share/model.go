@@ -27,6 +27,7 @@ func Tiles() []identity.Tile {
 	return []identity.Tile{
 		{Key: "share.tile", DescKey: "share.tile_desc", Href: "/videos", Perm: PermView, Group: "portal.group_apps"},
 		{Key: "share.tile_upload", DescKey: "share.tile_upload_desc", Href: "/videos/upload", Perm: PermUpload, Group: "portal.group_apps"},
+		{Key: "share.tile_admin", DescKey: "share.tile_admin_desc", Href: "/videos/admin", Perm: PermManage, Group: "portal.group_apps"},
 	}
 }
 

@@ -86,7 +86,7 @@ func (h *Handlers) videoPage(w http.ResponseWriter, r *http.Request) error {
 
 func flashOf(r *http.Request) string {
 	switch f := r.URL.Query().Get("flash"); f {
-	case "share.saved", "share.taken_down", "share.restored":
+	case "share.saved", "share.taken_down", "share.restored", "share.retried":
 		return f
 	}
 	return ""

@@ -133,7 +133,19 @@ func (rd *Renderer) funcs() template.FuncMap {
 			return time.UnixMilli(ms).In(chinaTime).Format("2006-01-02")
 		},
 		"join": strings.Join,
-		"add":  func(a, b int) int { return a + b },
+		"bytes": func(n int64) string {
+			const unit = 1024
+			if n < unit {
+				return fmt.Sprintf("%d B", n)
+			}
+			div, exp := int64(unit), 0
+			for m := n / unit; m >= unit; m /= unit {
+				div *= unit
+				exp++
+			}
+			return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "KMGTPE"[exp])
+		},
+		"add": func(a, b int) int { return a + b },
 	}
 }
 
