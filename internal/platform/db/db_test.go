@@ -36,7 +36,7 @@ func TestRedact(t *testing.T) {
 
 func migrations(n int) db.Source {
 	files := fstest.MapFS{
-		"001_init.sql":          {Data: []byte("CREATE TABLE demo_a (id BIGINT PRIMARY KEY, name TEXT NOT NULL);\nCREATE TABLE demo_b (id BIGINT PRIMARY KEY);")},
+		"001_init.sql":          {Data: []byte("CREATE TABLE demo_a (id BIGINT PRIMARY KEY, name TEXT NOT NULL);\nCREATE TABLE demo_b (id @IDENTITY, x TEXT);")},
 		"002_more.sqlite.sql":   {Data: []byte("ALTER TABLE demo_a ADD COLUMN note TEXT NOT NULL DEFAULT 'sqlite';")},
 		"002_more.postgres.sql": {Data: []byte("ALTER TABLE demo_a ADD COLUMN note TEXT NOT NULL DEFAULT 'postgres';")},
 		"003_broken.sql":        {Data: []byte("CREATE TABLE demo_c (id BIGINT);\nTHIS IS NOT SQL;")},
@@ -115,6 +115,13 @@ func TestTx(t *testing.T) {
 		var n int
 		if err := d.QueryRow(ctx, "SELECT COUNT(*) FROM demo_a").Scan(&n); err != nil || n != 0 {
 			t.Fatalf("after rollback: %d rows (err %v), want 0", n, err)
+		}
+		// @IDENTITY gives generated keys on both engines.
+		for want := int64(1); want <= 2; want++ {
+			got, err := db.InsertID(ctx, d, "INSERT INTO demo_b (x) VALUES (?)", "v")
+			if err != nil || got != want {
+				t.Fatalf("generated id = %d, %v; want %d", got, err, want)
+			}
 		}
 		id, err := db.InsertID(ctx, d, "INSERT INTO demo_a (id, name) VALUES (?, ?)", 8, "y")
 		if err != nil || id != 8 {

@@ -4,7 +4,7 @@
 -- ran out (its worker died) is claimed again. Times are Unix milliseconds;
 -- 0 means "never" for started_at, finished_at and lease_until.
 CREATE TABLE jobs_queue (
-	id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	id @IDENTITY,
 	kind TEXT NOT NULL,
 	payload TEXT NOT NULL,
 	state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),

@@ -2,7 +2,7 @@
 -- later gives it a position (pos, NULL until then) in the global order and
 -- delivers it to the durable subscribers in that order.
 CREATE TABLE events_outbox (
-	seq INTEGER PRIMARY KEY AUTOINCREMENT,
+	seq @IDENTITY,
 	id TEXT NOT NULL UNIQUE,
 	topic TEXT NOT NULL,
 	payload TEXT NOT NULL,

@@ -1,8 +1,8 @@
 -- Organisations form a tree; path is the materialised path of ids
 -- ("/1/4/17/") so a subtree is a prefix match.
 CREATE TABLE identity_orgs (
-	id INTEGER PRIMARY KEY,
-	parent_id INTEGER REFERENCES identity_orgs(id),
+	id @IDENTITY,
+	parent_id BIGINT REFERENCES identity_orgs(id),
 	kind TEXT NOT NULL,
 	code TEXT NOT NULL UNIQUE,
 	name TEXT NOT NULL,
@@ -15,8 +15,8 @@ CREATE INDEX identity_orgs_parent ON identity_orgs(parent_id);
 CREATE INDEX identity_orgs_path ON identity_orgs(path);
 
 CREATE TABLE identity_users (
-	id INTEGER PRIMARY KEY,
-	org_id INTEGER NOT NULL REFERENCES identity_orgs(id),
+	id @IDENTITY,
+	org_id BIGINT NOT NULL REFERENCES identity_orgs(id),
 	username TEXT NOT NULL UNIQUE,
 	display_name TEXT NOT NULL,
 	email TEXT NOT NULL DEFAULT '',
@@ -37,10 +37,10 @@ CREATE INDEX identity_users_org ON identity_users(org_id);
 
 -- A grant gives a role over an organisation's subtree.
 CREATE TABLE identity_grants (
-	id INTEGER PRIMARY KEY,
-	user_id INTEGER NOT NULL REFERENCES identity_users(id) ON DELETE CASCADE,
+	id @IDENTITY,
+	user_id BIGINT NOT NULL REFERENCES identity_users(id) ON DELETE CASCADE,
 	role TEXT NOT NULL,
-	org_id INTEGER NOT NULL REFERENCES identity_orgs(id),
+	org_id BIGINT NOT NULL REFERENCES identity_orgs(id),
 	created_at BIGINT NOT NULL,
 	UNIQUE (user_id, role, org_id)
 );
@@ -51,7 +51,7 @@ CREATE INDEX identity_grants_org ON identity_grants(org_id);
 CREATE TABLE identity_external_ids (
 	provider TEXT NOT NULL,
 	subject TEXT NOT NULL,
-	user_id INTEGER NOT NULL REFERENCES identity_users(id) ON DELETE CASCADE,
+	user_id BIGINT NOT NULL REFERENCES identity_users(id) ON DELETE CASCADE,
 	created_at BIGINT NOT NULL,
 	PRIMARY KEY (provider, subject)
 );
@@ -59,7 +59,7 @@ CREATE TABLE identity_external_ids (
 -- Sessions: the cookie holds a random secret; only its SHA-256 is stored.
 CREATE TABLE identity_sessions (
 	id_hash TEXT PRIMARY KEY,
-	user_id INTEGER NOT NULL REFERENCES identity_users(id) ON DELETE CASCADE,
+	user_id BIGINT NOT NULL REFERENCES identity_users(id) ON DELETE CASCADE,
 	csrf_token TEXT NOT NULL,
 	ip TEXT NOT NULL DEFAULT '',
 	user_agent TEXT NOT NULL DEFAULT '',
@@ -73,8 +73,8 @@ CREATE INDEX identity_sessions_expires ON identity_sessions(expires_at);
 -- API tokens for machines and scripts: "jn_<prefix>_<secret>"; only the
 -- SHA-256 of the whole token is stored.
 CREATE TABLE identity_tokens (
-	id INTEGER PRIMARY KEY,
-	user_id INTEGER NOT NULL REFERENCES identity_users(id) ON DELETE CASCADE,
+	id @IDENTITY,
+	user_id BIGINT NOT NULL REFERENCES identity_users(id) ON DELETE CASCADE,
 	name TEXT NOT NULL,
 	prefix TEXT NOT NULL UNIQUE,
 	hash TEXT NOT NULL UNIQUE,
@@ -89,7 +89,7 @@ CREATE INDEX identity_tokens_user ON identity_tokens(user_id);
 -- The audit log is append-only: updates are refused, and a row may only be
 -- deleted once it is older than 180 days (Cybersecurity Law art. 21).
 CREATE TABLE identity_audit (
-	id INTEGER PRIMARY KEY,
+	id @IDENTITY,
 	at BIGINT NOT NULL,
 	actor_id BIGINT,
 	actor_name TEXT NOT NULL DEFAULT '',
@@ -104,13 +104,3 @@ CREATE TABLE identity_audit (
 CREATE INDEX identity_audit_at ON identity_audit(at);
 CREATE INDEX identity_audit_actor ON identity_audit(actor_id, at);
 CREATE INDEX identity_audit_action ON identity_audit(action, at);
-
-CREATE TRIGGER identity_audit_no_update BEFORE UPDATE ON identity_audit
-BEGIN
-	SELECT RAISE(ABORT, 'audit log is append-only');
-END;
-CREATE TRIGGER identity_audit_keep_180_days BEFORE DELETE ON identity_audit
-WHEN OLD.at > (CAST(strftime('%s','now') AS INTEGER) - 180*86400) * 1000
-BEGIN
-	SELECT RAISE(ABORT, 'audit records are kept at least 180 days');
-END;
