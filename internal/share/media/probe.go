@@ -171,6 +171,33 @@ func (t Tools) Probe(ctx context.Context, file string) (Info, error) {
 
 // probeFailure turns a failed ffprobe run into an *Error with a reason a
 // person can act on.
+// videoDemuxers are video formats ffprobe knows that jnedu does not accept.
+var videoDemuxers = map[string]bool{
+	"gif": true, "apng": true, "rawvideo": true, "yuv4mpegpipe": true, "vc1": true, "obu": true, "mjpeg": true,
+	"mpjpeg": true, "bink": true, "smk": true, "flic": true, "cine": true, "r3d": true, "vmd": true, "avs": true,
+}
+
+// refusedDemuxer reads the demuxer name from ffprobe's whitelist refusal.
+func refusedDemuxer(stderr string) string {
+	i := strings.Index(stderr, "Format not on whitelist")
+	if i < 0 {
+		return ""
+	}
+	line := stderr[:i]
+	if j := strings.LastIndexByte(line, '\n'); j >= 0 {
+		line = line[j+1:]
+	}
+	start := strings.LastIndexByte(line, '[')
+	if start < 0 {
+		return ""
+	}
+	name, _, ok := strings.Cut(line[start+1:], " @")
+	if !ok {
+		return ""
+	}
+	return name
+}
+
 func probeFailure(src, stderr string, err error) error {
 	var re *Error
 	if errors.As(err, &re) && re.Err != nil {
@@ -185,7 +212,14 @@ func probeFailure(src, stderr string, err error) error {
 		if kind := sniff(src); kind != "" {
 			return &Error{Kind: ErrNotMedia, Detail: "the content is " + kind, Err: err}
 		}
-		return &Error{Kind: ErrUnsupported, Detail: "container format not accepted", Err: err}
+		// ffprobe named what it found ("[lrc @ 0x…] Format not on
+		// whitelist"): a picture or text format (or junk that happens to
+		// look like one) is not a video; a real video format outside the
+		// accepted list is unsupported.
+		if name := refusedDemuxer(stderr); videoDemuxers[name] {
+			return &Error{Kind: ErrUnsupported, Detail: "container format " + name + " not accepted", Err: err}
+		}
+		return &Error{Kind: ErrNotMedia, Detail: "not a video container (" + refusedDemuxer(stderr) + ")", Err: err}
 	case strings.Contains(low, "invalid data found"), strings.Contains(low, "end of file"),
 		strings.Contains(low, "moov atom not found"): // a .mp4 name on something else
 		if kind := sniff(src); kind != "" {

@@ -162,3 +162,16 @@ func TestProbeInfo(t *testing.T) {
 		})
 	}
 }
+
+func TestRefusedDemuxer(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"[lrc @ 0x5632e001c240] Format not on whitelist 'mov,…'", "lrc"},
+		{"something\n[png_pipe @ 0x1] Format not on whitelist 'mov'", "png_pipe"},
+		{"no refusal here", ""},
+	}
+	for _, tt := range tests {
+		if got := refusedDemuxer(tt.in); got != tt.want {
+			t.Errorf("refusedDemuxer(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
