@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	if err != nil {
 		return nil, err
 	}
-	sh := share.NewHandlers(a.Share, rd, share.NewSigner(secret, 6*time.Hour, opt.Now), cfg.MaxBodyBytes, cfg.BaseURL)
+	sh := share.NewHandlers(a.Share, a.Identity, rd, share.NewSigner(secret, 6*time.Hour, opt.Now), cfg.MaxBodyBytes, cfg.BaseURL)
 	sh.SetProcessor(proc)
 	a.Routes.Add(sh.Routes()...)
 	srv := &web.Server{

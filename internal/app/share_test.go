@@ -132,3 +132,49 @@ func TestResumableUpload(t *testing.T) {
 		}
 	})
 }
+
+// TestShareFormAndChannel: the owner shares with a chosen school through
+// the page's checkboxes; that school's teacher sees it, others do not; the
+// school's channel page lists it under the school's name.
+func TestShareFormAndChannel(t *testing.T) {
+	engines(t, func(t *testing.T, d *db.DB) {
+		ta := newTestApp(t, d, true)
+		ctx := context.Background()
+		c := ta.client(t)
+		c.login("teacher", demo.Password)
+		content := "课堂录像字节：物理实验课"
+		resp := c.do("POST", "/api/v1/share/uploads/", "application/offset+octet-stream", content, map[string]string{
+			"Tus-Resumable": "1.0.0", "Upload-Length": strconv.Itoa(len(content)), "Upload-Metadata": tusMeta("filename", "物理实验.mp4"),
+		})
+		id, _ := strconv.ParseInt(resp.Header.Get("Jnedu-Video-Id"), 10, 64)
+		if _, err := d.Exec(ctx, "UPDATE share_media SET playable = TRUE, state = 'ready'"); err != nil {
+			t.Fatal(err)
+		}
+		other, _ := ta.Identity.OrgByCode(ctx, "S-JN09")
+		own, _ := ta.Identity.OrgByCode(ctx, "S-JN01")
+		page := mustRead(t, c.do("GET", fmt.Sprintf("/videos/%d?lang=zh-CN", id), "", "", nil))
+		if !strings.Contains(page, fmt.Sprintf(`name="orgs" value="%d"`, other.ID)) || !strings.Contains(page, "济南外国语学校") {
+			t.Fatal("the share form lacks the school checkboxes")
+		}
+		resp = c.do("POST", fmt.Sprintf("/videos/%d", id), "application/x-www-form-urlencoded",
+			form("_csrf", c.csrf, "title", "初三物理实验课", "subject", "物理", "visibility", "orgs", "orgs", strconv.FormatInt(other.ID, 10)), nil)
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("share form: %d %s", resp.StatusCode, mustRead(t, resp))
+		}
+		seen := func(user string) int {
+			cl := ta.client(t)
+			cl.login(user, demo.Password)
+			return cl.getJSON(fmt.Sprintf("/api/v1/share/videos/%d", id), nil)
+		}
+		if st := seen("teacher2"); st != 200 {
+			t.Errorf("teacher at the chosen school: %d, want 200", st)
+		}
+		if st := seen("exam_staff"); st != 404 {
+			t.Errorf("exam staff elsewhere: %d, want 404", st)
+		}
+		ch := mustRead(t, c.do("GET", fmt.Sprintf("/videos?org_id=%d&lang=zh-CN", own.ID), "", "", nil))
+		if !strings.Contains(ch, "济南第一中学 的视频频道") || !strings.Contains(ch, "初三物理实验课") {
+			t.Error("the school channel page lacks its name or the video")
+		}
+	})
+}

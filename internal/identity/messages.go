@@ -49,6 +49,8 @@ func Messages() web.Catalog {
 		"kind.examsite": {"考点", "Exam site"},
 		"kind.room":     {"教室/考场", "Room"},
 
+		"orgs.parent_is":      {"上级机构：", "Parent: "},
+		"password.hint":       {"至少 8 位，须同时包含字母和数字，不能包含用户名，不能是常见密码", "At least 8 characters with letters and digits, not containing your user name, not a common password"},
 		"orgs.title":          {"组织机构", "Organisations"},
 		"orgs.new":            {"新建机构", "New organisation"},
 		"orgs.create":         {"创建", "Create"},
@@ -94,7 +96,7 @@ func Messages() web.Catalog {
 		"users.org":               {"所属机构", "Organisation"},
 		"users.roles":             {"角色", "Roles"},
 		"users.roles_hint":        {"角色在所属机构及其下级机构范围内生效", "Roles apply to the organisation and everything below it"},
-		"users.grants":            {"授权", "Grants"},
+		"users.grants":            {"授权：", "Grants: "},
 		"users.password":          {"初始密码", "Initial password"},
 		"users.password_hint":     {"至少 8 位，须含字母和数字；用户首次登录须修改", "At least 8 characters with letters and digits; changed at first sign-in"},
 		"users.locale":            {"界面语言", "Language"},

@@ -13,6 +13,7 @@ import (
 // Handlers serve the video pages, API and media files.
 type Handlers struct {
 	svc     *Service
+	ids     *identity.Service
 	rd      *web.Renderer
 	signer  *Signer
 	maxBody int64
@@ -24,11 +25,11 @@ type Handlers struct {
 func (h *Handlers) SetProcessor(p *Processor) { h.proc = p }
 
 // NewHandlers makes the handlers.
-func NewHandlers(svc *Service, rd *web.Renderer, signer *Signer, maxBody int64, baseURL string) *Handlers {
+func NewHandlers(svc *Service, ids *identity.Service, rd *web.Renderer, signer *Signer, maxBody int64, baseURL string) *Handlers {
 	if baseURL == "" {
 		baseURL = "https://jnedu.local"
 	}
-	return &Handlers{svc: svc, rd: rd, signer: signer, maxBody: maxBody, base: baseURL}
+	return &Handlers{svc: svc, ids: ids, rd: rd, signer: signer, maxBody: maxBody, base: baseURL}
 }
 
 // Routes lists the subsystem's routes.

@@ -3,7 +3,6 @@ package share
 import (
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"jnedu/internal/identity"
@@ -12,11 +11,11 @@ import (
 )
 
 type listData struct {
-	Videos []Video
-	Total  int
-	Q      Query
-	Title  string
-	Mine   bool
+	Videos  []Video
+	Total   int
+	Q       Query
+	Mine    bool
+	Channel string // the school's name on its channel page
 }
 
 func (h *Handlers) listPage(w http.ResponseWriter, r *http.Request) error {
@@ -25,11 +24,20 @@ func (h *Handlers) listPage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q.Mine = false
+	d := listData{Q: q}
+	if q.OrgID != 0 {
+		o, err := h.ids.Org(r.Context(), q.OrgID)
+		if err != nil {
+			return err
+		}
+		d.Channel = o.Name
+	}
 	vs, total, err := h.svc.List(r.Context(), identity.PrincipalFrom(r.Context()), q)
 	if err != nil {
-		return h.rd.FormError(w, r, "share/videos", web.Page{Title: "share.tile", Data: listData{Q: q}}, err)
+		return h.rd.FormError(w, r, "share/videos", web.Page{Title: "share.tile", Data: d}, err)
 	}
-	return h.rd.Render(w, r, http.StatusOK, "share/videos", web.Page{Title: "share.tile", Data: listData{Videos: vs, Total: total, Q: q}})
+	d.Videos, d.Total = vs, total
+	return h.rd.Render(w, r, http.StatusOK, "share/videos", web.Page{Title: "share.tile", Data: d})
 }
 
 func (h *Handlers) minePage(w http.ResponseWriter, r *http.Request) error {
@@ -50,6 +58,48 @@ type videoData struct {
 	LinkURL    string
 	NeedCode   bool
 	Token      string
+	Schools    []orgChoice // for sharing with chosen schools
+	Channel    string      // the owner's school
+}
+
+type orgChoice struct {
+	ID      int64
+	Name    string
+	Checked bool
+}
+
+// schools lists the center and the schools a video can be shared with.
+func (h *Handlers) schools(r *http.Request, v Video) ([]orgChoice, error) {
+	orgs, err := h.ids.Orgs(r.Context(), identity.OrgFilter{Kinds: []identity.OrgKind{identity.KindCenter, identity.KindSchool}})
+	if err != nil {
+		return nil, err
+	}
+	chosen := map[int64]bool{}
+	for _, o := range v.SharedOrgs {
+		chosen[o] = true
+	}
+	out := make([]orgChoice, 0, len(orgs))
+	for _, o := range orgs {
+		out = append(out, orgChoice{ID: o.ID, Name: o.Name, Checked: chosen[o.ID]})
+	}
+	return out, nil
+}
+
+func (h *Handlers) videoData(r *http.Request, v Video) (videoData, error) {
+	d := videoData{V: h.view(r, v), Visibility: []Visibility{Private, School, Orgs, Everyone, Link}}
+	if o, err := h.ids.Org(r.Context(), v.OrgID); err == nil {
+		d.Channel = o.Name
+	}
+	if d.V.CanManage {
+		var err error
+		if d.Schools, err = h.schools(r, v); err != nil {
+			return d, err
+		}
+		if v.Visibility == Link {
+			d.LinkURL = "/videos/" + strconv.FormatInt(v.ID, 10) + "?t=" + v.LinkToken
+		}
+	}
+	return d, nil
 }
 
 func (h *Handlers) videoPage(w http.ResponseWriter, r *http.Request) error {
@@ -77,9 +127,9 @@ func (h *Handlers) videoPage(w http.ResponseWriter, r *http.Request) error {
 		http.SetCookie(w, &http.Cookie{Name: "jnedu_link_" + strconv.FormatInt(id, 10), Value: tok + "." + code, Path: "/",
 			HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: web.IsTLS(r.Context()), Expires: time.UnixMilli(v.LinkExpiresAt)})
 	}
-	d := videoData{V: h.view(r, v), Visibility: []Visibility{Private, School, Orgs, Everyone, Link}}
-	if v.Visibility == Link && d.V.CanManage {
-		d.LinkURL = "/videos/" + strconv.FormatInt(v.ID, 10) + "?t=" + v.LinkToken
+	d, err := h.videoData(r, v)
+	if err != nil {
+		return err
 	}
 	return h.rd.Render(w, r, http.StatusOK, "share/video", web.Page{Title: "share.tile", Data: d, Flash: flashOf(r)})
 }
@@ -97,7 +147,7 @@ func metaFromForm(r *http.Request) Meta {
 		Subject: r.PostFormValue("subject"), Grade: r.PostFormValue("grade"), Visibility: Visibility(r.PostFormValue("visibility")),
 		AllowDownload: r.PostFormValue("allow_download") == "on", LinkCode: r.PostFormValue("link_code")}
 	m.LinkDays, _ = strconv.Atoi(r.PostFormValue("link_days"))
-	for _, s := range strings.FieldsFunc(r.PostFormValue("orgs"), func(r rune) bool { return r == ',' || r == ' ' || r == '，' }) {
+	for _, s := range r.PostForm["orgs"] {
 		if id, err := strconv.ParseInt(s, 10, 64); err == nil {
 			m.Orgs = append(m.Orgs, id)
 		}
@@ -118,7 +168,10 @@ func (h *Handlers) updateSubmit(w http.ResponseWriter, r *http.Request) error {
 			if verr != nil {
 				return verr
 			}
-			d := videoData{V: h.view(r, v), Visibility: []Visibility{Private, School, Orgs, Everyone, Link}}
+			d, derr := h.videoData(r, v)
+			if derr != nil {
+				return derr
+			}
 			return h.rd.FormError(w, r, "share/video", web.Page{Title: "share.tile", Data: d}, err)
 		}
 		return err
