@@ -5,6 +5,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -101,6 +102,27 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ReadFrom passes io.Copy through to the connection, so files are sent
+// with sendfile(2) (http.ServeContent of an *os.File) instead of being
+// copied through user space.
+func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	var n int64
+	var err error
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r)
+	} else {
+		n, err = io.Copy(writerOnly{w.ResponseWriter}, r)
+	}
+	w.size += n
+	return n, err
+}
+
+// writerOnly hides every method but Write (so io.Copy cannot loop back).
+type writerOnly struct{ io.Writer }
 
 // outer is the middleware every request passes: request ID, client
 // address, language, security headers, recovery, metrics and the access log.
