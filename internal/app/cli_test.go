@@ -74,6 +74,9 @@ func TestCommandLine(t *testing.T) {
 		!strings.Contains(out, "queued for processing") || !strings.Contains(out, "2 imported, 1 failed") || !strings.Contains(errOut, "empty") {
 		t.Errorf("share import: %d %q %q", code, out, errOut)
 	}
+	if _, err := os.Stat(rec); err != nil {
+		t.Errorf("import moved or removed the recording it was given: %v", err)
+	}
 	if _, errOut, code := run(t, env, "share", "import", "-owner", "student", rec); code != 1 || !strings.Contains(errOut, "may not upload") {
 		t.Errorf("share import as a student: %d %q", code, errOut)
 	}

@@ -128,6 +128,9 @@ type Uploaded struct {
 	SHA256 string // computed as the bytes arrived
 	Size   int64
 	Name   string // the name on the uploader's machine
+	// Move lets the store take the file itself (a finished upload);
+	// otherwise it is copied and left in place (an imported recording).
+	Move bool
 }
 
 // AddUpload stores an upload's original in the blob store and creates its
@@ -144,17 +147,8 @@ func (s *Service) AddUpload(ctx context.Context, p *identity.Principal, up Uploa
 		return Video{}, fmt.Errorf("upload %s: bad hash %q", up.Path, up.SHA256)
 	}
 	if _, err := s.blobs.Stat(ctx, up.SHA256); errors.Is(err, blob.ErrNotFound) {
-		f, err := os.Open(up.Path)
-		if err != nil {
+		if err := s.storeOriginal(ctx, up); err != nil {
 			return Video{}, err
-		}
-		info, err := s.blobs.Put(ctx, f)
-		f.Close()
-		if err != nil {
-			return Video{}, fmt.Errorf("store original: %w", err)
-		}
-		if info.Key != up.SHA256 {
-			return Video{}, fmt.Errorf("upload %s: hash on arrival %s, stored %s", up.Path, up.SHA256, info.Key)
 		}
 	} else if err != nil {
 		return Video{}, err
@@ -182,6 +176,31 @@ func (s *Service) AddUpload(ctx context.Context, p *identity.Principal, up Uploa
 		return Video{}, err
 	}
 	return s.Video(ctx, v.ID)
+}
+
+// storeOriginal puts an upload's file into the blob store: moved when the
+// store can adopt it (its hash was computed as the bytes arrived), else
+// copied and hashed again.
+func (s *Service) storeOriginal(ctx context.Context, up Uploaded) error {
+	if a, ok := s.blobs.(blob.Adopter); ok && up.Move {
+		if _, err := a.Adopt(ctx, up.Path, up.SHA256); err != nil {
+			return fmt.Errorf("store original: %w", err)
+		}
+		return nil
+	}
+	f, err := os.Open(up.Path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := s.blobs.Put(ctx, f)
+	if err != nil {
+		return fmt.Errorf("store original: %w", err)
+	}
+	if info.Key != up.SHA256 {
+		return fmt.Errorf("upload %s: hash on arrival %s, stored %s", up.Path, up.SHA256, info.Key)
+	}
+	return nil
 }
 
 func fileExt(name string) string {

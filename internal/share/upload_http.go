@@ -173,7 +173,7 @@ func (u *Uploads) beforeFinish(hook handler.HookEvent) (handler.HTTPResponse, er
 	if err != nil {
 		return handler.HTTPResponse{}, fmt.Errorf("hash upload %s: %w", info.ID, err)
 	}
-	v, err := u.svc.AddUpload(ctx, p, Uploaded{Path: u.store.binPath(info.ID), SHA256: sum, Size: info.Size, Name: info.MetaData[metaName]},
+	v, err := u.svc.AddUpload(ctx, p, Uploaded{Path: u.store.binPath(info.ID), SHA256: sum, Size: info.Size, Name: info.MetaData[metaName], Move: true},
 		Meta{Title: info.MetaData[metaTitle], Visibility: Private})
 	if err != nil {
 		return handler.HTTPResponse{}, err
