@@ -100,7 +100,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 
 	a.Jobs = jobs.New(d, jobs.Options{Logger: log, Now: opt.Now})
 	a.Share = share.NewService(d, blobs, a.Bus, nil, log, opt.Now)
-	proc := share.NewProcessor(a.Share, a.Jobs, share.ProcessConfig{WorkDir: filepath.Join(cfg.DataDir, "work", "share"), KeepOriginal: true})
+	proc := share.NewProcessor(a.Share, a.Jobs, share.ProcessConfig{WorkDir: filepath.Join(cfg.DataDir, "work", "share"),
+		KeepOriginal: cfg.VideoKeepOriginal, Concurrency: cfg.VideoWorkers, Preset: cfg.VideoPreset})
 
 	tr, err := web.NewTranslator(web.Messages(), identity.Messages(), share.Messages(), systemMessages())
 	if err != nil {
@@ -123,7 +124,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	a.Routes = &web.Routes{}
 	a.Routes.Add(ih.Routes()...)
 	a.Routes.Add(a.systemRoutes()...)
-	uploads, err := share.NewUploads(a.Share, share.UploadConfig{Dir: filepath.Join(cfg.DataDir, "uploads")}, rd.T)
+	uploads, err := share.NewUploads(a.Share, share.UploadConfig{Dir: filepath.Join(cfg.DataDir, "uploads"),
+		MaxSize: cfg.VideoMaxUploadGB << 30, UserQuota: cfg.VideoUserQuotaGB << 30, SchoolQuota: cfg.VideoOrgQuotaGB << 30}, rd.T)
 	if err != nil {
 		return nil, err
 	}

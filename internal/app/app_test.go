@@ -27,10 +27,19 @@ type testApp struct {
 
 func newTestApp(t *testing.T, d *db.DB, demoMode bool) *testApp {
 	t.Helper()
+	return newTestAppWith(t, d, demoMode, nil)
+}
+
+// newTestAppWith lets a test change the configuration first.
+func newTestAppWith(t *testing.T, d *db.DB, demoMode bool, change func(*config.Config)) *testApp {
+	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Demo = demoMode
 	cfg.LoginMaxFailures = 3
+	if change != nil {
+		change(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -11,8 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	"jnedu/internal/config"
 	"jnedu/internal/demo"
 	"jnedu/internal/platform/db"
+	"jnedu/internal/platform/db/dbtest"
 )
 
 func tusMeta(kv ...string) string {
@@ -177,4 +179,23 @@ func TestShareFormAndChannel(t *testing.T) {
 			t.Error("the school channel page lacks its name or the video")
 		}
 	})
+}
+
+// TestUploadQuotaFromConfig: the configured quota refuses an upload before
+// any byte is sent, with a message saying which quota.
+func TestUploadQuotaFromConfig(t *testing.T) {
+	ta := newTestAppWith(t, dbtest.SQLite(t), true, func(c *config.Config) { c.VideoUserQuotaGB = 1 })
+	c := ta.client(t)
+	c.login("teacher", demo.Password)
+	resp := c.do("POST", "/api/v1/share/uploads/?lang=zh-CN", "", "", map[string]string{
+		"Tus-Resumable": "1.0.0", "Upload-Length": strconv.FormatInt(3<<29, 10), "Upload-Metadata": tusMeta("filename", "大会录像.mp4"),
+	})
+	if b := mustRead(t, resp); resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(b, "个人存储配额") {
+		t.Errorf("1.5 GiB against a 1 GB quota: %d %q", resp.StatusCode, b)
+	}
+	var n int
+	ta.DB.QueryRow(context.Background(), "SELECT COUNT(*) FROM share_uploads").Scan(&n)
+	if n != 0 {
+		t.Errorf("a refused upload was recorded (%d)", n)
+	}
 }

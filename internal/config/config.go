@@ -40,6 +40,14 @@ type Config struct {
 	MaxImportBytes   int64    `toml:"max_import_bytes"`   // spreadsheet uploads
 	MaxImportRows    int      `toml:"max_import_rows"`
 
+	// Video sharing.
+	VideoWorkers      int    `toml:"video_workers"`       // processing jobs at once on this server (default 1)
+	VideoPreset       string `toml:"video_preset"`        // libx264 preset of the ladder (default veryfast)
+	VideoKeepOriginal bool   `toml:"video_keep_original"` // keep uploaded originals after processing (default true)
+	VideoMaxUploadGB  int64  `toml:"video_max_upload_gb"` // one file (default 50)
+	VideoUserQuotaGB  int64  `toml:"video_user_quota_gb"` // per person (default 200)
+	VideoOrgQuotaGB   int64  `toml:"video_org_quota_gb"`  // per school (default 2048)
+
 	// ConfigFile is the file that was read, if any (not a file key).
 	ConfigFile string `toml:"-"`
 }
@@ -75,6 +83,12 @@ func Default() Config {
 		MaxBodyBytes:       1 << 20,
 		MaxImportBytes:     20 << 20,
 		MaxImportRows:      50000,
+		VideoWorkers:       1,
+		VideoPreset:        "veryfast",
+		VideoKeepOriginal:  true,
+		VideoMaxUploadGB:   50,
+		VideoUserQuotaGB:   200,
+		VideoOrgQuotaGB:    2048,
 	}
 }
 
@@ -220,6 +234,17 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxImportBytes < 1024 || c.MaxImportRows < 1 {
 		errs = append(errs, errors.New("body and import limits are too small"))
+	}
+	switch c.VideoPreset {
+	case "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow":
+	default:
+		errs = append(errs, fmt.Errorf("video_preset %q is not a libx264 preset", c.VideoPreset))
+	}
+	if c.VideoWorkers < 1 || c.VideoWorkers > 64 {
+		errs = append(errs, fmt.Errorf("video_workers %d: want 1 to 64", c.VideoWorkers))
+	}
+	if c.VideoMaxUploadGB < 1 || c.VideoUserQuotaGB < 1 || c.VideoOrgQuotaGB < 1 {
+		errs = append(errs, errors.New("video upload limits and quotas must be at least 1 GB"))
 	}
 	for _, p := range c.TrustedProxies {
 		if _, err := netip.ParsePrefix(strings.TrimSpace(p)); err != nil {
