@@ -55,13 +55,10 @@ func (s *Service) Update(ctx context.Context, p *identity.Principal, id int64, m
 		}
 		return Video{}, apperr.New(apperr.NotFound, "err.not_found")
 	}
-	if v.linkCodeHash != "" && m.Visibility == Link && m.LinkCode == "" {
-		// keep the existing code unless a new one is given
-		m.LinkCode = ""
-	}
 	now := s.ms()
 	keepCode := v.linkCodeHash
 	applyMeta(&v, m, now)
+	// A link keeps its extraction code unless a new one is given.
 	if m.Visibility == Link && m.LinkCode == "" && keepCode != "" {
 		v.linkCodeHash = keepCode
 		v.HasLinkCode = true
