@@ -128,6 +128,16 @@ func load(fs *flag.FlagSet, cf *config.Flags, args []string, getenv func(string)
 	return cf.Load(getenv)
 }
 
+// loadApp parses the command's flags, loads the configuration and opens
+// the app; the caller closes a.DB.
+func loadApp(ctx context.Context, fs *flag.FlagSet, cf *config.Flags, args []string, getenv func(string) string, migrate bool) (*App, error) {
+	cfg, err := load(fs, cf, args, getenv)
+	if err != nil {
+		return nil, err
+	}
+	return openApp(ctx, cfg, migrate)
+}
+
 // openApp loads config, opens the database and builds the app.
 func openApp(ctx context.Context, cfg config.Config, migrate bool) (*App, error) {
 	log := NewLogger(cfg)
@@ -145,15 +155,12 @@ func openApp(ctx context.Context, cfg config.Config, migrate bool) (*App, error)
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs, cf := flags("serve", stderr)
-	cfg, err := load(fs, cf, args, getenv)
-	if err != nil {
-		return err
-	}
-	a, err := openApp(ctx, cfg, true)
+	a, err := loadApp(ctx, fs, cf, args, getenv, true)
 	if err != nil {
 		return err
 	}
 	defer a.DB.Close()
+	cfg := a.Cfg
 	if cfg.Demo {
 		created, err := demo.Load(ctx, a.Identity)
 		if err != nil {
@@ -216,11 +223,7 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs, cf := flags("demo", stderr)
-	cfg, err := load(fs, cf, args, getenv)
-	if err != nil {
-		return err
-	}
-	a, err := openApp(ctx, cfg, true)
+	a, err := loadApp(ctx, fs, cf, args, getenv, true)
 	if err != nil {
 		return err
 	}
@@ -264,11 +267,7 @@ func cmdUser(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	default:
 		return errors.New(userUsage)
 	}
-	cfg, err := load(fs, cf, args, getenv)
-	if err != nil {
-		return err
-	}
-	a, err := openApp(ctx, cfg, false)
+	a, err := loadApp(ctx, fs, cf, args, getenv, false)
 	if err != nil {
 		return err
 	}

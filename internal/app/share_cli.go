@@ -26,11 +26,7 @@ func cmdShare(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	default:
 		return errors.New(usage)
 	}
-	cfg, err := load(fs, cf, args, getenv)
-	if err != nil {
-		return err
-	}
-	a, err := openApp(ctx, cfg, true)
+	a, err := loadApp(ctx, fs, cf, args, getenv, true)
 	if err != nil {
 		return err
 	}
