@@ -35,7 +35,7 @@ func NewHandlers(svc *Service, ids *identity.Service, rd *web.Renderer, signer *
 // Routes lists the subsystem's routes.
 func (h *Handlers) Routes() []web.Route {
 	const tag = "share"
-	return []web.Route{
+	return append([]web.Route{
 		{Method: "GET", Path: "/videos", Perm: PermView, Handler: h.listPage},
 		{Method: "GET", Path: "/videos/mine", Perm: PermUpload, Handler: h.minePage},
 		{Method: "GET", Path: "/videos/upload", Perm: PermUpload, Handler: h.uploadPage},
@@ -53,7 +53,7 @@ func (h *Handlers) Routes() []web.Route {
 		{Method: "POST", Path: "/api/v1/share/videos/{id}/takedown", Perm: PermUpload, Tag: tag, Summary: "Take a video down everywhere (owner or manager)", Request: takedownRequest{}, Handler: h.apiTakedown},
 		{Method: "POST", Path: "/api/v1/share/videos/{id}/restore", Perm: PermUpload, Tag: tag, Summary: "Bring a taken-down video back", Handler: h.apiRestore},
 		{Method: "POST", Path: "/api/v1/share/videos/{id}/views", Perm: PermView, Tag: tag, Summary: "Report playback progress (recorded, and published as a learning record)", Request: ViewReport{}, NoAudit: true, Handler: h.apiView},
-	}
+	}, h.collectionRoutes()...)
 }
 
 type videoList struct {

@@ -16,6 +16,9 @@ type listData struct {
 	Q       Query
 	Mine    bool
 	Channel string // the school's name on its channel page
+	// Collections of the channel's school, or the caller's own on "my videos".
+	Collections []Collection
+	CanCreate   bool // may make a collection here
 }
 
 func (h *Handlers) listPage(w http.ResponseWriter, r *http.Request) error {
@@ -37,15 +40,28 @@ func (h *Handlers) listPage(w http.ResponseWriter, r *http.Request) error {
 		return h.rd.FormError(w, r, "share/videos", web.Page{Title: "share.tile", Data: d}, err)
 	}
 	d.Videos, d.Total = vs, total
+	if q.OrgID != 0 {
+		p := identity.PrincipalFrom(r.Context())
+		if d.Collections, err = h.svc.Collections(r.Context(), p, CollectionQuery{OrgID: q.OrgID}); err != nil {
+			return err
+		}
+		d.CanCreate = p.Can(PermUpload) && p.Org.ID == q.OrgID
+	}
 	return h.rd.Render(w, r, http.StatusOK, "share/videos", web.Page{Title: "share.tile", Data: d})
 }
 
 func (h *Handlers) minePage(w http.ResponseWriter, r *http.Request) error {
-	vs, total, err := h.svc.List(r.Context(), identity.PrincipalFrom(r.Context()), Query{Mine: true, Limit: MaxPage})
+	p := identity.PrincipalFrom(r.Context())
+	vs, total, err := h.svc.List(r.Context(), p, Query{Mine: true, Limit: MaxPage})
 	if err != nil {
 		return err
 	}
-	return h.rd.Render(w, r, http.StatusOK, "share/videos", web.Page{Title: "share.mine", Data: listData{Videos: vs, Total: total, Mine: true}})
+	cs, err := h.svc.Collections(r.Context(), p, CollectionQuery{Mine: true})
+	if err != nil {
+		return err
+	}
+	return h.rd.Render(w, r, http.StatusOK, "share/videos", web.Page{Title: "share.mine", Flash: flashOf(r),
+		Data: listData{Videos: vs, Total: total, Mine: true, Collections: cs, CanCreate: true}})
 }
 
 func (h *Handlers) uploadPage(w http.ResponseWriter, r *http.Request) error {
@@ -60,6 +76,8 @@ type videoData struct {
 	Token      string
 	Schools    []orgChoice // for sharing with chosen schools
 	Channel    string      // the owner's school
+	// Collections holding the video (for a signed-in viewer).
+	Collections []Collection
 }
 
 type orgChoice struct {
@@ -89,6 +107,12 @@ func (h *Handlers) videoData(r *http.Request, v Video) (videoData, error) {
 	d := videoData{V: h.view(r, v), Visibility: []Visibility{Private, School, Orgs, Everyone, Link}}
 	if o, err := h.ids.Org(r.Context(), v.OrgID); err == nil {
 		d.Channel = o.Name
+	}
+	if p := identity.PrincipalFrom(r.Context()); p != nil && p.Can(PermView) {
+		var err error
+		if d.Collections, err = h.svc.Collections(r.Context(), p, CollectionQuery{VideoID: v.ID}); err != nil {
+			return d, err
+		}
 	}
 	if d.V.CanManage {
 		var err error
@@ -136,7 +160,8 @@ func (h *Handlers) videoPage(w http.ResponseWriter, r *http.Request) error {
 
 func flashOf(r *http.Request) string {
 	switch f := r.URL.Query().Get("flash"); f {
-	case "share.saved", "share.taken_down", "share.restored", "share.retried":
+	case "share.saved", "share.taken_down", "share.restored", "share.retried",
+		"share.collection_created", "share.collection_deleted", "share.err_collection_title":
 		return f
 	}
 	return ""
