@@ -330,9 +330,12 @@ func (s *Service) ReorderCollection(ctx context.Context, p *identity.Principal, 
 // MoveInCollection moves a video one place up (delta -1) or down (+1)
 // among the videos p sees in the collection.
 func (s *Service) MoveInCollection(ctx context.Context, p *identity.Principal, id, videoID int64, delta int) error {
-	_, vs, err := s.Collection(ctx, p, id)
+	c, vs, err := s.Collection(ctx, p, id)
 	if err != nil {
 		return err
+	}
+	if !c.CanEdit {
+		return apperr.New(apperr.Forbidden, "share.err_collection_forbidden")
 	}
 	order := make([]int64, len(vs))
 	at := -1
