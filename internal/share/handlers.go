@@ -67,6 +67,8 @@ type videoView struct {
 	ResumeMS  int64  `json:"resume_ms"`
 	CanManage bool   `json:"can_manage"`
 	Poster    string `json:"poster,omitempty"`
+	// Sprite is the seek-preview WebVTT (thumbnails over time), once made.
+	Sprite string `json:"sprite,omitempty"`
 }
 
 type takedownRequest struct {
@@ -130,6 +132,9 @@ func (h *Handlers) view(r *http.Request, v Video) videoView {
 		// The poster is made after the first rendition: link it once it exists.
 		if _, err := h.svc.mediaFile(r.Context(), v.MediaSHA256, "poster.jpg"); err == nil {
 			out.Poster = "/media/" + strconv.FormatInt(v.ID, 10) + "/poster.jpg?" + h.signer.Query(v.ID)
+		}
+		if _, err := h.svc.mediaFile(r.Context(), v.MediaSHA256, "sprite/sprite.vtt"); err == nil {
+			out.Sprite = "/media/" + strconv.FormatInt(v.ID, 10) + "/sprite/sprite.vtt?" + h.signer.Query(v.ID)
 		}
 	}
 	if p != nil {

@@ -70,6 +70,7 @@ func Messages() web.Catalog {
 		"share.link_code":                       {"提取码", "Extraction code"},
 		"share.link_open":                       {"打开", "Open"},
 		"share.link_is":                         {"分享链接：", "Link:"},
+		"share.seek":                            {"播放进度（悬停预览画面）", "Playback position (hover to preview)"},
 		"share.speed":                           {"播放速度", "Speed"},
 		"share.download":                        {"下载原始文件", "Download the original"},
 		"share.share_title":                     {"管理与分享", "Manage and share"},
