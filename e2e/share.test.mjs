@@ -263,6 +263,48 @@ describe('share: upload, play, share with all schools, found by another school',
     await page.evaluate(() => document.getElementById('player').pause());
   });
 
+  step('hovering the seek bar shows a thumbnail from the sprite', async () => {
+    // The sprite is made after the first rendition: wait until the API names it.
+    const deadline = Date.now() + PLAYABLE_TIMEOUT;
+    let v = await video(videoID);
+    while (!v.sprite) {
+      assert.notEqual(v.media.state, 'failed', `processing failed: ${v.media.state_reason}`);
+      assert.ok(Date.now() < deadline, `no sprite within ${PLAYABLE_TIMEOUT / 1000}s (state ${v.media.state})`);
+      await page.waitForTimeout(400);
+      v = await video(videoID);
+    }
+    await go(`/videos/${videoID}`);
+    const seek = page.locator('#seek[data-testid="seek"]');
+    await seek.waitFor({ state: 'visible' });
+    assert.ok(Number(await seek.getAttribute('data-cues')) >= 1, 'the cues of the sprite were read');
+    const tip = seek.locator('.seek-preview');
+    assert.ok(await tip.isHidden(), 'no preview before hovering');
+    const bar = seek.locator('.seek-bar');
+    const box = await bar.boundingBox();
+    await page.mouse.move(box.x + box.width * 0.75, box.y + box.height / 2);
+    await tip.waitFor({ state: 'visible' });
+    const thumb = await seek.locator('[data-testid="seek-thumb"]').evaluate((el) => ({
+      bg: getComputedStyle(el).backgroundImage, w: el.offsetWidth, h: el.offsetHeight,
+    }));
+    const m = thumb.bg.match(/url\("([^"]+)"\)/);
+    assert.ok(m && /\/media\/\d+\/sprite\/sprite_001\.jpg\?e=\d+&s=/.test(m[1]), `the thumbnail is a signed sprite sheet (${thumb.bg})`);
+    assert.ok(thumb.w > 0 && thumb.h > 0, `the thumbnail has a size (${thumb.w}x${thumb.h})`);
+    const res = await page.request.get(m[1]);
+    assert.equal(res.status(), 200, 'the sprite sheet loads');
+    assert.equal(res.headers()['content-type'], 'image/jpeg');
+    const at = Number(await tip.getAttribute('data-time'));
+    assert.ok(at > 5.5 && at < 6.5, `three quarters along an 8 s video previews about 6 s (${at})`);
+    assert.match(await tip.locator('.seek-time').innerText(), /^0:0[56]$/);
+    await shot('23-seek-preview.png');
+    await page.mouse.move(box.x + box.width / 2, box.y - 200);
+    await tip.waitFor({ state: 'hidden' });
+    if (canPlayH264) {
+      await page.locator('#player').evaluate((el) => new Promise((ok) => (el.readyState >= 1 ? ok() : el.addEventListener('loadedmetadata', ok, { once: true }))));
+      await bar.click({ position: { x: box.width / 2, y: box.height / 2 } });
+      await page.waitForFunction(() => Math.abs(document.getElementById('player').currentTime - 4) < 0.6, null, { timeout: 10_000 });
+    }
+  });
+
   step('before sharing, a teacher of another school cannot find or open it', async () => {
     const other = await browser.newContext({ viewport: DESKTOP, locale: 'zh-CN', timezoneId: 'Asia/Shanghai' });
     try {
@@ -293,6 +335,26 @@ describe('share: upload, play, share with all schools, found by another school',
     assert.equal((await video(videoID)).visibility, 'all');
   });
 
+  let collectionID;
+  step('the owner makes a collection and puts the video in it', async () => {
+    await go('/videos/mine');
+    const create = page.locator('form[action="/collections"]');
+    await create.locator('#collection-title').fill('一次函数单元');
+    await submit(create);
+    const m = pathOf().match(/^\/collections\/(\d+)$/);
+    assert.ok(m, `a new collection's page (at ${page.url()})`);
+    collectionID = m[1];
+    assert.match(await page.locator('.flash[role="status"]').innerText(), /合集已创建/);
+    assert.equal((await page.locator('[data-testid="collection-title"]').innerText()).replace(/\s*\d+ 个视频$/, '').trim(), '一次函数单元');
+    const add = page.locator(`form[action="/collections/${collectionID}/videos"]`);
+    await add.locator('#video_id').selectOption(String(videoID));
+    await submit(add);
+    const items = page.locator('[data-testid="collection-videos"] li');
+    assert.equal(await items.count(), 1);
+    assert.equal(await items.first().getAttribute('data-video'), String(videoID));
+    await shot('24-collection.png');
+  });
+
   step('a teacher of another school finds it by searching 数学 and watches it', async () => {
     await signOut();
     await signIn('teacher2');
@@ -318,6 +380,24 @@ describe('share: upload, play, share with all schools, found by another school',
     }
     assert.equal(await page.locator(`form[action="/videos/${videoID}"]`).count(), 0, 'no edit form for a viewer');
     await shot('22-other-school.png');
+    // The video page links its collection; the collection shows it, and
+    // the other school's teacher cannot edit the collection.
+    const link = page.locator(`[data-testid="video-collections"] a[href="/collections/${collectionID}"]`);
+    assert.equal((await link.innerText()).trim(), '一次函数单元');
+    await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), link.click()]);
+    assert.equal(await page.locator(`[data-testid="collection-videos"] li[data-video="${videoID}"]`).count(), 1);
+    assert.equal(await page.locator(`form[action="/collections/${collectionID}"]`).count(), 0, 'no edit form for another school');
+    const csrf = await page.locator('header form[action="/logout"] input[name="_csrf"]').inputValue();
+    const res = await page.request.patch(url(`/api/v1/share/collections/${collectionID}`), {
+      data: { title: '改名' }, headers: { 'X-CSRF-Token': csrf },
+    });
+    const body = await res.json();
+    assert.equal(res.status(), 403, `another school's teacher renaming it: ${res.status()} ${JSON.stringify(body)}`);
+    assert.match(body.error.message, /合集|collection/, `refused for the collection, not the CSRF token (${body.error.message})`);
+    // The owner's school channel lists the collection.
+    await page.locator('[data-testid="channel"]').click();
+    await page.waitForLoadState('load');
+    assert.equal(await page.locator(`[data-testid="collections"] a[data-collection="${collectionID}"]`).count(), 1, 'the channel lists the collection');
   });
 
   // An upload whose connection drops half-way: the route lets the first
