@@ -118,7 +118,10 @@ func TestCollections(t *testing.T) {
 		// A teacher of another school can change nothing.
 		t2 := f.p["teacher2"]
 		for name, err := range map[string]error{
-			"update":  func() error { _, err := f.svc.UpdateCollection(ctx, t2, c.ID, CollectionMeta{Title: "改掉"}); return err }(),
+			"update": func() error {
+				_, err := f.svc.UpdateCollection(ctx, t2, c.ID, CollectionMeta{Title: "改掉"})
+				return err
+			}(),
 			"add":     f.svc.AddToCollection(ctx, t2, c.ID, others.ID),
 			"remove":  f.svc.RemoveFromCollection(ctx, t2, c.ID, all.ID),
 			"reorder": f.svc.ReorderCollection(ctx, t2, c.ID, []int64{all.ID}),

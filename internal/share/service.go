@@ -54,6 +54,9 @@ func (s *Service) SetEnqueuer(e Enqueuer) { s.jobs = e }
 
 func (s *Service) ms() int64 { return s.now().UnixMilli() }
 
+// maxTitleRunes bounds a video's title.
+const maxTitleRunes = 100
+
 // Meta is what an owner says about a video.
 type Meta struct {
 	Title         string     `json:"title"`
@@ -81,7 +84,7 @@ func (m *Meta) validate(creating bool) error {
 	f := map[string]string{}
 	if m.Title == "" {
 		f["title"] = "err.required"
-	} else if utf8.RuneCountInString(m.Title) > 100 {
+	} else if utf8.RuneCountInString(m.Title) > maxTitleRunes {
 		f["title"] = "share.err_title_long"
 	}
 	if utf8.RuneCountInString(m.Description) > 5000 {
@@ -138,7 +141,15 @@ type Uploaded struct {
 // existing media at once and nothing is processed again.
 func (s *Service) AddUpload(ctx context.Context, p *identity.Principal, up Uploaded, m Meta) (Video, error) {
 	if m.Title == "" {
-		m.Title = strings.TrimSuffix(up.Name, fileExt(up.Name))
+		// The title defaults to the file's name, shortened to what a title
+		// may hold: a long name must not fail an upload already received.
+		m.Title = strings.TrimSpace(strings.TrimSuffix(up.Name, fileExt(up.Name)))
+		if r := []rune(m.Title); len(r) > maxTitleRunes {
+			m.Title = strings.TrimSpace(string(r[:maxTitleRunes]))
+		}
+		if m.Title == "" {
+			m.Title = up.Name
+		}
 	}
 	if err := m.validate(true); err != nil {
 		return Video{}, err

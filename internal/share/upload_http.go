@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -110,9 +111,10 @@ func (u *Uploads) beforeCreate(hook handler.HookEvent) (handler.HTTPResponse, ha
 	if info.SizeIsDeferred || info.Size <= 0 {
 		return handler.HTTPResponse{}, handler.FileInfoChanges{}, tusError(http.StatusBadRequest, t("share.err_empty_file"))
 	}
-	name := strings.TrimSpace(info.MetaData[metaName])
+	raw := info.MetaData[metaName]
+	name := cleanName(raw)
 	title := strings.TrimSpace(info.MetaData[metaTitle])
-	if name == "" || utf8.RuneCountInString(name) > maxNameLen || !utf8.ValidString(name) || utf8.RuneCountInString(title) > maxTitleLen {
+	if name == "" || !utf8.ValidString(raw) || !utf8.ValidString(title) || utf8.RuneCountInString(title) > maxTitleLen {
 		return handler.HTTPResponse{}, handler.FileInfoChanges{}, tusError(http.StatusBadRequest, t("share.err_bad_name"))
 	}
 	if err := u.checkQuota(ctx, p, info.Size); err != nil {
@@ -270,4 +272,28 @@ func (u *Uploads) recordUpload(ctx context.Context, id string) {
 		id, owner, org, info.Size, info.MetaData[metaName], time.Now().UnixMilli()); err != nil {
 		u.svc.log.Warn("record upload", "id", id, "err", err)
 	}
+}
+
+// cleanName makes the name an uploader's machine gave a file into the name
+// stored with it: the last element of a path ("C:\\班级\\第3课.mp4" becomes
+// "第3课.mp4"), without control characters, and at most maxNameLen
+// characters (a longer name is shortened, keeping its extension). Anything
+// else (quotes, spaces, emoji, markup) is kept as given: pages escape it and
+// downloads encode it.
+func cleanName(name string) string {
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	name = strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, name))
+	if utf8.RuneCountInString(name) > maxNameLen {
+		ext := fileExt(name)
+		stem := []rune(strings.TrimSuffix(name, ext))
+		name = strings.TrimSpace(string(stem[:maxNameLen-utf8.RuneCountInString(ext)])) + ext
+	}
+	return name
 }
