@@ -210,10 +210,27 @@ func (h *Handlers) serveBlob(w http.ResponseWriter, r *http.Request, key string,
 	hd.Set("Cache-Control", "private, max-age=86400, immutable")
 	hd.Set("ETag", `"`+key[:32]+`"`)
 	if download {
-		hd.Set("Content-Disposition", "attachment; filename*=UTF-8''"+url.PathEscape(name))
+		hd.Set("Content-Disposition", "attachment; filename*=UTF-8''"+extValue(name))
 	}
 	http.ServeContent(w, r, "", time.Time{}, rc)
 	return nil
+}
+
+// extValue encodes a file name for a Content-Disposition filename*
+// parameter (RFC 5987/8187): the attr-chars stay, every other byte is
+// percent-encoded (url.PathEscape would leave "(", ")", "=" and "'", which
+// break the header for names such as "录像(1).mp4").
+func extValue(name string) string {
+	var b strings.Builder
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$&+-.^_`|~", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
 }
 
 // linkCookie returns a link token and code remembered for a video.
