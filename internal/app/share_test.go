@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -198,4 +199,90 @@ func TestUploadQuotaFromConfig(t *testing.T) {
 	if n != 0 {
 		t.Errorf("a refused upload was recorded (%d)", n)
 	}
+}
+
+// TestCollectionsAPI: a teacher's collection through the API: another
+// school's teacher sees only what is shared with all and cannot change it.
+func TestCollectionsAPI(t *testing.T) {
+	engines(t, func(t *testing.T, d *db.DB) {
+		ta := newTestApp(t, d, true)
+		ctx := context.Background()
+		c := ta.client(t)
+		c.login("teacher", demo.Password)
+		open := c.upload(t, "公开课.mp4", []byte("an open lesson"))
+		mine := c.upload(t, "校内课.mp4", []byte("a lesson for my school"))
+		if _, err := d.Exec(ctx, "UPDATE share_media SET playable = TRUE, state = 'ready'"); err != nil {
+			t.Fatal(err)
+		}
+		for id, vis := range map[int64]string{open: "all", mine: "school"} {
+			if resp := c.do("PATCH", fmt.Sprintf("/api/v1/share/videos/%d", id), "application/json", `{"title":"课`+strconv.FormatInt(id, 10)+`","visibility":"`+vis+`"}`, nil); resp.StatusCode != 200 {
+				t.Fatalf("share %d: %d %s", id, resp.StatusCode, mustRead(t, resp))
+			}
+		}
+		resp := c.do("POST", "/api/v1/share/collections", "application/json", `{"title":"一次函数单元"}`, nil)
+		var col struct {
+			ID     int64 `json:"id"`
+			OrgID  int64 `json:"org_id"`
+			Videos []struct {
+				ID int64 `json:"id"`
+			} `json:"videos"`
+			VideoCount int  `json:"video_count"`
+			CanEdit    bool `json:"can_edit"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&col); err != nil || resp.StatusCode != 201 || col.ID == 0 || !col.CanEdit {
+			t.Fatalf("create: %d %+v %v", resp.StatusCode, col, err)
+		}
+		base := fmt.Sprintf("/api/v1/share/collections/%d", col.ID)
+		for _, id := range []int64{mine, open} {
+			if resp := c.do("POST", base+"/videos", "application/json", fmt.Sprintf(`{"video_id":%d}`, id), nil); resp.StatusCode != 204 {
+				t.Fatalf("add %d: %d %s", id, resp.StatusCode, mustRead(t, resp))
+			}
+		}
+		other := ta.client(t)
+		other.login("teacher2", demo.Password)
+		col.Videos = nil
+		if st := other.getJSON(base, &col); st != 200 || len(col.Videos) != 1 || col.Videos[0].ID != open || col.VideoCount != 1 || col.CanEdit {
+			t.Errorf("teacher2 opens the collection: %d %+v, want only video %d, not editable", st, col, open)
+		}
+		col.Videos = nil
+		if st := c.getJSON(base, &col); st != 200 || len(col.Videos) != 2 || col.Videos[0].ID != mine {
+			t.Errorf("the owner opens it: %d %+v, want both in the order added", st, col)
+		}
+		var list struct {
+			Collections []struct {
+				ID         int64 `json:"id"`
+				VideoCount int   `json:"video_count"`
+			} `json:"collections"`
+		}
+		if st := other.getJSON(fmt.Sprintf("/api/v1/share/collections?org_id=%d", col.OrgID), &list); st != 200 || len(list.Collections) != 1 || list.Collections[0].VideoCount != 1 {
+			t.Errorf("teacher2 lists the school's collections: %d %+v, want one counting 1 video", st, list)
+		}
+		for _, req := range []struct{ method, path, body string }{
+			{"PATCH", base, `{"title":"改名"}`},
+			{"POST", base + "/videos", fmt.Sprintf(`{"video_id":%d}`, open)},
+			{"PUT", base + "/videos", fmt.Sprintf(`{"video_ids":[%d]}`, open)},
+			{"DELETE", fmt.Sprintf("%s/videos/%d", base, open), ""},
+			{"DELETE", base, ""},
+		} {
+			ctype := ""
+			if req.body != "" {
+				ctype = "application/json"
+			}
+			if resp := other.do(req.method, req.path, ctype, req.body, nil); resp.StatusCode != 403 {
+				t.Errorf("teacher2 %s %s: %d, want refused", req.method, req.path, resp.StatusCode)
+			}
+		}
+		if resp := c.do("PUT", base+"/videos", "application/json", fmt.Sprintf(`{"video_ids":[%d]}`, open), nil); resp.StatusCode != 204 {
+			t.Errorf("reorder: %d %s", resp.StatusCode, mustRead(t, resp))
+		}
+		col.Videos = nil
+		if c.getJSON(base, &col); len(col.Videos) != 2 || col.Videos[0].ID != open || col.Videos[1].ID != mine {
+			t.Errorf("after reorder: %+v", col.Videos)
+		}
+		// The video page links the collection it is in.
+		resp = other.do("GET", fmt.Sprintf("/videos/%d", open), "", "", nil)
+		if page := mustRead(t, resp); !strings.Contains(page, fmt.Sprintf(`href="/collections/%d"`, col.ID)) {
+			t.Errorf("the video page does not link its collection")
+		}
+	})
 }

@@ -236,6 +236,9 @@ func (s *Service) DeleteCollection(ctx context.Context, p *identity.Principal, i
 // AddToCollection appends a video to a collection. The editor must be
 // allowed to manage the video (their own, or one of a school they manage).
 func (s *Service) AddToCollection(ctx context.Context, p *identity.Principal, id, videoID int64) error {
+	if _, err := s.editable(ctx, nil, p, id); err != nil {
+		return err
+	}
 	v, err := s.Video(ctx, videoID)
 	if err != nil {
 		return apperr.Field("video_id", "share.err_collection_video")
