@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"jnedu/internal/config"
+	"jnedu/internal/exam/marking"
 	"jnedu/internal/identity"
 	"jnedu/internal/platform/blob"
 	"jnedu/internal/platform/db"
@@ -38,6 +39,7 @@ type App struct {
 	RBAC     *identity.RBAC
 	Identity *identity.Service
 	Share    *share.Service
+	Marking  *marking.Service
 	Routes   *web.Routes
 	Handler  http.Handler
 	Metrics  *web.Metrics
@@ -46,7 +48,7 @@ type App struct {
 
 // Sources lists every subsystem's migrations, in dependency order.
 func Sources() []db.Source {
-	return []db.Source{events.Migrations(), jobs.Migrations(), identity.Migrations(), share.Migrations()}
+	return []db.Source{events.Migrations(), jobs.Migrations(), identity.Migrations(), share.Migrations(), marking.Migrations()}
 }
 
 // Open connects to the database without touching its schema.
@@ -91,6 +93,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	a.Bus = events.NewBus(d, events.Options{Logger: log, Now: opt.Now})
 	a.RBAC = identity.NewRBAC()
 	share.DefinePermissions(a.RBAC)
+	marking.DefinePermissions(a.RBAC)
 	a.Identity = identity.NewService(d, a.RBAC, identity.Settings{
 		SessionTTL: cfg.SessionTTL.Duration, SessionMaxAge: cfg.SessionMaxAge.Duration,
 		LoginMaxFailures: cfg.LoginMaxFailures, LoginLockout: cfg.LoginLockout.Duration,
@@ -103,17 +106,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	proc := share.NewProcessor(a.Share, a.Jobs, share.ProcessConfig{WorkDir: filepath.Join(cfg.DataDir, "work", "share"),
 		KeepOriginal: cfg.VideoKeepOriginal, Concurrency: cfg.VideoWorkers, Preset: cfg.VideoPreset})
 
-	tr, err := web.NewTranslator(web.Messages(), identity.Messages(), share.Messages(), systemMessages())
+	tr, err := web.NewTranslator(web.Messages(), identity.Messages(), share.Messages(), marking.Messages(), systemMessages())
 	if err != nil {
 		return nil, err
 	}
 	ih := identity.NewHandlers(a.Identity, identity.HandlerConfig{
 		MaxBody: cfg.MaxBodyBytes, Demo: cfg.Demo,
 		ImportLimits: tabular.Limits{MaxBytes: cfg.MaxImportBytes, MaxRows: cfg.MaxImportRows},
-		Tiles:        share.Tiles(),
+		Tiles:        append(share.Tiles(), marking.Tiles()...),
 	})
 	rd, err := web.NewRenderer(tr, log, ih.Chrome, web.TemplateSet{Prefix: "identity", FS: identity.TemplatesFS()},
-		web.TemplateSet{Prefix: "share", FS: share.TemplatesFS()})
+		web.TemplateSet{Prefix: "share", FS: share.TemplatesFS()}, web.TemplateSet{Prefix: "marking", FS: marking.TemplatesFS()})
 	if err != nil {
 		return nil, err
 	}
@@ -137,11 +140,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	sh := share.NewHandlers(a.Share, a.Identity, rd, share.NewSigner(secret, 6*time.Hour, opt.Now), cfg.MaxBodyBytes, cfg.BaseURL)
 	sh.SetProcessor(proc)
 	a.Routes.Add(sh.Routes()...)
+	// Exam marking at the center. The exam catalogue (Marking.SetCatalog)
+	// and the speech scorer (Marking.SetScorer) are connected here when
+	// those parts are wired; until then intake answers "not configured"
+	// and marking is by humans only.
+	a.Marking = marking.NewService(d, blobs, a.Bus, a.Identity, marking.Config{BaseURL: cfg.BaseURL}, log, opt.Now)
+	a.Routes.Add(marking.NewHandlers(a.Marking, rd, a.Identity, cfg.MaxBodyBytes).Routes()...)
 	srv := &web.Server{
 		Routes: a.Routes, Guard: identity.NewGuard(a.Identity, cfg.MaxBodyBytes, cfg.MaxImportBytes+1<<20),
 		Renderer: rd, Log: log, Metrics: a.Metrics, ClientIP: web.ClientIP{Trusted: web.ParseTrusted(cfg.TrustedProxies)},
 		Audit: a.Identity.AuditRequest, LoginPath: "/login", PasswordPath: "/account/password",
-		Static: map[string]fs.FS{"share": share.StaticFS()},
+		Static: map[string]fs.FS{"share": share.StaticFS(), "marking": marking.StaticFS()},
 	}
 	a.Handler = srv.Handler()
 	return a, nil

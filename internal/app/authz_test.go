@@ -14,12 +14,16 @@ import (
 // Who may use each route, written out independently of the role model:
 // when a permission or route changes, this table must change with it.
 var (
-	anyone     = []string{"*"}
-	everyone   = []string{"admin", "school_admin", "teacher", "teacher2", "student", "exam_staff", "examiner", "security", "editor", "device"}
-	orgReaders = []string{"admin", "school_admin", "exam_staff", "security", "device"}
-	managers   = []string{"admin", "school_admin"}
-	auditors   = []string{"admin", "security"}
-	uploaders  = []string{"admin", "school_admin", "teacher", "teacher2", "editor"}
+	anyone      = []string{"*"}
+	everyone    = []string{"admin", "school_admin", "teacher", "teacher2", "student", "exam_staff", "examiner", "security", "editor", "device"}
+	orgReaders  = []string{"admin", "school_admin", "exam_staff", "security", "device"}
+	managers    = []string{"admin", "school_admin"}
+	auditors    = []string{"admin", "security"}
+	uploaders   = []string{"admin", "school_admin", "teacher", "teacher2", "editor"}
+	examiners   = []string{"examiner"}
+	leaders     = []string{"admin", "examiner"}
+	examStaff   = []string{"admin", "exam_staff"}
+	resultSeers = []string{"admin", "exam_staff", "school_admin", "teacher", "teacher2"}
 )
 
 var routeAccess = map[string][]string{
@@ -105,10 +109,50 @@ var routeAccess = map[string][]string{
 	"DELETE /api/v1/share/collections/{id}/videos/{vid}": uploaders,
 	"GET /videos/admin":                                  managers,
 	"POST /videos/admin/jobs/{id}/retry":                 managers,
-	"GET /healthz":                                       anyone,
-	"GET /readyz":                                        anyone,
-	"GET /metrics":                                       anyone,
-	"GET /api/v1/openapi.json":                           anyone,
+	"PUT /api/v1/exam/site/{site}/answers/{session}/files/{sha256}": examStaff,
+	"POST /api/v1/exam/site/{site}/answers/{session}/manifest":      examStaff,
+	"POST /api/v1/exam/marking/{exam}/tasks/next":                   examiners,
+	"POST /api/v1/exam/marking/tasks/{task}/mark":                   examiners,
+	"POST /api/v1/exam/marking/tasks/{task}/problem":                examiners,
+	"GET /api/v1/exam/marking/tasks/{task}/audio":                   examiners,
+	"GET /api/v1/exam/marking/{exam}/leader/cases":                  leaders,
+	"POST /api/v1/exam/marking/{exam}/leader/cases/{id}":            leaders,
+	"GET /api/v1/exam/marking/{exam}/answers/{id}/audio":            leaders,
+	"GET /api/v1/exam/marking/{exam}/completeness":                  examStaff,
+	"GET /api/v1/exam/marking/{exam}/qc":                            examStaff,
+	"GET /api/v1/exam/results/{exam}":                               resultSeers,
+	"POST /api/v1/exam/results/{exam}/reviews":                      resultSeers,
+	"POST /api/v1/exam/score":                                       anyone,
+	"GET /exam/marking":                                             examiners,
+	"GET /exam/marking/{exam}/mark":                                 examiners,
+	"GET /exam/marking/{exam}/lead":                                 leaders,
+	"POST /exam/marking/{exam}/lead/{id}":                           leaders,
+	"GET /exam/marking/admin":                                       examStaff,
+	"POST /exam/marking/admin/import":                               examStaff,
+	"GET /exam/marking/{exam}/intake":                               examStaff,
+	"GET /exam/marking/{exam}/intake.xlsx":                          examStaff,
+	"POST /exam/marking/{exam}/settings":                            examStaff,
+	"POST /exam/marking/{exam}/leaders":                             examStaff,
+	"POST /exam/marking/{exam}/leaders/{id}/remove":                 examStaff,
+	"POST /exam/marking/{exam}/release":                             examStaff,
+	"POST /exam/marking/{exam}/calibrate":                           examStaff,
+	"POST /exam/marking/{exam}/packages/{site}/{session}/reopen":    examStaff,
+	"GET /exam/marking/{exam}/qc":                                   examStaff,
+	"GET /exam/marking/{exam}/qc.xlsx":                              examStaff,
+	"GET /exam/results":                                             resultSeers,
+	"GET /exam/results/{exam}":                                      resultSeers,
+	"GET /exam/results/{exam}/results.xlsx":                         resultSeers,
+	"GET /exam/results/{exam}/reviews":                              resultSeers,
+	"POST /exam/results/{exam}/reviews":                             resultSeers,
+	"POST /exam/results/{exam}/reviews/{id}/accept":                 examStaff,
+	"POST /exam/results/{exam}/reviews/{id}/answer":                 examStaff,
+	"POST /exam/results/{exam}/reviews/{id}/remark":                 leaders,
+	"GET /exam/score":                                               anyone,
+	"POST /exam/score":                                              anyone,
+	"GET /healthz":                                                  anyone,
+	"GET /readyz":                                                   anyone,
+	"GET /metrics":                                                  anyone,
+	"GET /api/v1/openapi.json":                                      anyone,
 }
 
 // requestFor builds a harmless request for a route: ids that exist, bodies
