@@ -16,6 +16,7 @@ import (
 
 	"jnedu/internal/config"
 	"jnedu/internal/demo"
+	"jnedu/internal/exam/marking"
 	"jnedu/internal/identity"
 	"jnedu/internal/platform/apperr"
 	"jnedu/internal/platform/blob"
@@ -32,6 +33,7 @@ Commands:
   demo      load the demo data (organisations, users) if missing
   user      manage users: user create | user passwd | user list
   share     campus videos: share import -owner USER FILE... | share stats
+  exam      exams: exam import-answers -user USER DIR (an answer package from a removable disk)
   backup    write a consistent backup of the database and blobs (safe while serve runs)
   restore   restore a backup into the configured database and data folder (stop serve first)
   version   print the version
@@ -63,6 +65,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		err = cmdUser(ctx, rest, stdout, stderr, getenv)
 	case "share":
 		err = cmdShare(ctx, rest, stdout, stderr, getenv)
+	case "exam":
+		err = cmdExam(ctx, rest, stdout, stderr, getenv)
 	case "backup":
 		err = cmdBackup(ctx, rest, stdout, stderr, getenv)
 	case "restore":
@@ -96,7 +100,7 @@ func describe(err error, getenv func(string) string) string {
 	if strings.HasPrefix(getenv("LANG"), "zh") {
 		lang = web.LangZH
 	}
-	tr, terr := web.NewTranslator(web.Messages(), identity.Messages(), systemMessages())
+	tr, terr := web.NewTranslator(web.Messages(), identity.Messages(), marking.Messages(), systemMessages())
 	if terr != nil {
 		return err.Error()
 	}
