@@ -3,10 +3,10 @@ package marking
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"io"

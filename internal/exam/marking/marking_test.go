@@ -197,7 +197,6 @@ func TestIntake(t *testing.T) {
 	})
 }
 
-
 func TestCompletenessFlags(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		e := newEnv(t, d)
