@@ -127,6 +127,7 @@ var routeAccess = map[string][]string{
 	"GET /exam/marking/{exam}/mark":                                 examiners,
 	"GET /exam/marking/{exam}/lead":                                 leaders,
 	"POST /exam/marking/{exam}/lead/{id}":                           leaders,
+	"GET /exam/marking/{exam}/reviews":                              leaders,
 	"GET /exam/marking/admin":                                       examStaff,
 	"POST /exam/marking/admin/import":                               examStaff,
 	"GET /exam/marking/{exam}/intake":                               examStaff,

@@ -306,11 +306,64 @@ func TestExamMarkingFlow(t *testing.T) {
 		if audited != 1 {
 			t.Errorf("%d audit entries for the export, want 1", audited)
 		}
-		// Each final answer score went to the outbox once.
+		// The pages, with data in them.
+		for path, want := range map[string]string{
+			"/exam/marking/2027-ZK/qc":                "评卷员examiner3",
+			"/exam/marking/admin":                     "2027-ZK",
+			"/exam/results/2027-ZK?number=2027000101": "欧阳晓雨",
+			"/exam/results":                           "2027-ZK",
+		} {
+			if page := readBody(t, st.do("GET", path, "", "", nil)); !strings.Contains(page, want) {
+				t.Errorf("%s lacks %q", path, want)
+			}
+		}
+		if page := readBody(t, exs["examiner"].do("GET", "/exam/marking", "", "", nil)); !strings.Contains(page, "/exam/marking/2027-ZK/lead") {
+			t.Error("the leader's marking index has no link to the decisions")
+		}
+		if page := readBody(t, sa.do("GET", "/exam/results/2027-ZK", "", "", nil)); strings.Contains(page, "司马子轩") || !strings.Contains(page, "欧阳晓雨") {
+			t.Error("the school's results page shows another school's candidate or misses its own")
+		}
+		resp = anon.do("POST", "/exam/score", "application/x-www-form-urlencoded", form("exam", "2027-ZK", "number", "2027000101", "id_number", "370102201101015678"), nil)
+		if page := readBody(t, resp); !strings.Contains(page, "6.3") || !strings.Contains(page, "欧阳晓雨") {
+			t.Error("the candidate's score page lacks the total")
+		}
+		// 复核 through the pages: the candidate asks, staff accept, the leader re-marks, staff answer.
+		resp = anon.do("POST", "/exam/score", "application/x-www-form-urlencoded", form("exam", "2027-ZK", "number", "2027000101",
+			"id_number", "370102201101015678", "reason", "口语分数偏低"), nil)
+		if page := readBody(t, resp); !strings.Contains(page, "复核申请已提交") {
+			t.Error("the candidate's review request is not confirmed")
+		}
+		var reviews []marking.Review
+		if reviews, err = ta.Marking.Reviews(ctx, staff, "2027-ZK"); err != nil || len(reviews) != 1 {
+			t.Fatalf("reviews: %+v, %v", reviews, err)
+		}
+		rid := fmt.Sprint(reviews[0].ID)
+		if resp := st.do("POST", "/exam/results/2027-ZK/reviews/"+rid+"/accept", "application/x-www-form-urlencoded", "", nil); resp.StatusCode != 303 {
+			t.Fatalf("accept: %d", resp.StatusCode)
+		}
+		if page := readBody(t, exs["examiner"].do("GET", "/exam/marking/2027-ZK/reviews", "", "", nil)); !strings.Contains(page, "score_t1") {
+			t.Error("the leader's review page has no re-mark form")
+		}
+		if resp := exs["examiner"].do("POST", "/exam/results/2027-ZK/reviews/"+rid+"/remark", "application/x-www-form-urlencoded",
+			form("score_t1", "5", "reason", "采分点复核"), nil); resp.StatusCode != 303 {
+			t.Fatalf("re-mark: %d", resp.StatusCode)
+		}
+		if resp := st.do("POST", "/exam/results/2027-ZK/reviews/"+rid+"/answer", "application/x-www-form-urlencoded", form("answer", "复核后总分 7 分。"), nil); resp.StatusCode != 303 {
+			t.Fatalf("answer: %d", resp.StatusCode)
+		}
+		if page := readBody(t, sa.do("GET", "/exam/results/2027-ZK/reviews", "", "", nil)); !strings.Contains(page, "复核后总分 7 分") || !strings.Contains(page, "已答复") {
+			t.Error("the school does not see the answered review")
+		}
+		res = nil
+		if sa.getJSON("/api/v1/exam/results/2027-ZK", &res); len(res) != 1 || res[0].Total == nil || *res[0].Total != 7 {
+			t.Errorf("total after the review: %+v, want 2 + 5 = 7", res)
+		}
+
+		// Each final answer score went to the outbox once (and the changed one again).
 		var published int
 		d.QueryRow(ctx, "SELECT COUNT(*) FROM events_outbox WHERE topic = ?", marking.TopicScored.Name).Scan(&published)
-		if published != 4 {
-			t.Errorf("%d score records in the outbox, want 4", published)
+		if published != 5 {
+			t.Errorf("%d score records in the outbox, want 4 finals and 1 change", published)
 		}
 	})
 }

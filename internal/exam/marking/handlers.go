@@ -3,7 +3,6 @@ package marking
 import (
 	"archive/zip"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
@@ -81,6 +80,7 @@ func (h *Handlers) Routes() []web.Route {
 		{Method: "GET", Path: "/exam/marking/{exam}/mark", Perm: PermMark, Handler: h.markPage},
 		{Method: "GET", Path: "/exam/marking/{exam}/lead", Perm: PermLead, Handler: h.leadPage},
 		{Method: "POST", Path: "/exam/marking/{exam}/lead/{id}", Perm: PermLead, Handler: h.leadSubmit},
+		{Method: "GET", Path: "/exam/marking/{exam}/reviews", Perm: PermLead, Handler: h.leaderReviewsPage},
 		{Method: "GET", Path: "/exam/marking/admin", Perm: PermIntake, Handler: h.adminPage},
 		{Method: "POST", Path: "/exam/marking/admin/import", Perm: PermIntake, Handler: h.importSubmit},
 		{Method: "GET", Path: "/exam/marking/{exam}/intake", Perm: PermIntake, Handler: h.intakePage},
@@ -419,8 +419,6 @@ func (l *limiter) allow(key string) bool {
 	b.tokens--
 	return true
 }
-
-var _ = json.Marshal
 
 type fsDir = fs.FS
 

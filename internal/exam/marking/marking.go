@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
 	"slices"
 	"sort"
@@ -824,4 +823,3 @@ func median(v []float64) float64 {
 	return RoundScore((s[len(s)/2-1] + s[len(s)/2]) / 2)
 }
 
-var _ = fmt.Sprint

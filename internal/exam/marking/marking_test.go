@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"jnedu/internal/exam/bundle"
-	"jnedu/internal/identity"
 	"jnedu/internal/platform/apperr"
 	"jnedu/internal/platform/blob"
 	"jnedu/internal/platform/db"
@@ -722,5 +721,4 @@ func TestNotConfigured(t *testing.T) {
 	if apperr.CodeOf(err) != apperr.Unavailable || !errors.Is(err, ErrNotConfigured) {
 		t.Errorf("manifest without a catalogue: %v, want unavailable", err)
 	}
-	var _ identity.Org
 }

@@ -357,7 +357,17 @@ func (h *Handlers) reviewsPage(w http.ResponseWriter, r *http.Request) error {
 		}
 		rows = append(rows, rw)
 	}
-	return h.render(w, r, "reviews", "marking.reviews_title", map[string]any{"Exam": exam, "Reviews": rows, "Staff": isStaff(p), "Lead": lead})
+	return h.render(w, r, "reviews", "marking.reviews_title", map[string]any{"Exam": exam, "Reviews": rows, "Staff": isStaff(p), "Lead": lead,
+		"CanRequest": !isStaff(p) && p.Can(PermResults)})
+}
+
+// leaderReviewsPage is the review list for the exam's leaders (who need
+// not hold the results permission).
+func (h *Handlers) leaderReviewsPage(w http.ResponseWriter, r *http.Request) error {
+	if err := h.svc.mustLead(r.Context(), principal(r), r.PathValue("exam")); err != nil {
+		return err
+	}
+	return h.reviewsPage(w, r)
 }
 
 func (h *Handlers) reviewRequestSubmit(w http.ResponseWriter, r *http.Request) error {
@@ -417,7 +427,7 @@ func (h *Handlers) reviewRemark(w http.ResponseWriter, r *http.Request) error {
 	if err := h.svc.RemarkReview(r.Context(), principal(r), r.PathValue("exam"), id, scores, reason); err != nil {
 		return err
 	}
-	return back(w, r, "/exam/results/"+examPath(r)+"/reviews", "marking.saved")
+	return back(w, r, "/exam/marking/"+examPath(r)+"/reviews", "marking.saved")
 }
 
 func (h *Handlers) scorePage(w http.ResponseWriter, r *http.Request) error {
