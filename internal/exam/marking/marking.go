@@ -301,9 +301,15 @@ func (s *Service) NextTask(ctx context.Context, p *identity.Principal, exam stri
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, "UPDATE exam_marking_marks SET state = 'leased', examiner_id = ?, lease_until = ?, started_at = ? WHERE id = ? AND state = 'open'",
+		res, err := tx.Exec(ctx, "UPDATE exam_marking_marks SET state = 'leased', examiner_id = ?, lease_until = ?, started_at = ? WHERE id = ? AND state = 'open'",
 			p.User.ID, until, now, calID)
-		return err
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			taskID = "" // taken meanwhile: nothing for now
+		}
+		return nil
 	})
 	if err != nil {
 		return Task{}, err
