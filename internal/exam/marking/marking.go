@@ -828,4 +828,3 @@ func median(v []float64) float64 {
 	}
 	return RoundScore((s[len(s)/2-1] + s[len(s)/2]) / 2)
 }
-
