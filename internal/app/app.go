@@ -22,6 +22,7 @@ import (
 	"jnedu/internal/platform/jobs"
 	"jnedu/internal/platform/tabular"
 	"jnedu/internal/platform/web"
+	"jnedu/internal/roster"
 	"jnedu/internal/share"
 )
 
@@ -39,6 +40,7 @@ type App struct {
 	RBAC     *identity.RBAC
 	Identity *identity.Service
 	Share    *share.Service
+	Roster   *roster.Service
 	Marking  *marking.Service
 	Routes   *web.Routes
 	Handler  http.Handler
@@ -48,7 +50,7 @@ type App struct {
 
 // Sources lists every subsystem's migrations, in dependency order.
 func Sources() []db.Source {
-	return []db.Source{events.Migrations(), jobs.Migrations(), identity.Migrations(), share.Migrations(), marking.Migrations()}
+	return []db.Source{events.Migrations(), jobs.Migrations(), identity.Migrations(), share.Migrations(), marking.Migrations(), roster.Migrations()}
 }
 
 // Open connects to the database without touching its schema.
@@ -94,6 +96,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	a.RBAC = identity.NewRBAC()
 	share.DefinePermissions(a.RBAC)
 	marking.DefinePermissions(a.RBAC)
+	roster.DefinePermissions(a.RBAC)
 	a.Identity = identity.NewService(d, a.RBAC, identity.Settings{
 		SessionTTL: cfg.SessionTTL.Duration, SessionMaxAge: cfg.SessionMaxAge.Duration,
 		LoginMaxFailures: cfg.LoginMaxFailures, LoginLockout: cfg.LoginLockout.Duration,
@@ -106,17 +109,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	proc := share.NewProcessor(a.Share, a.Jobs, share.ProcessConfig{WorkDir: filepath.Join(cfg.DataDir, "work", "share"),
 		KeepOriginal: cfg.VideoKeepOriginal, Concurrency: cfg.VideoWorkers, Preset: cfg.VideoPreset})
 
-	tr, err := web.NewTranslator(web.Messages(), identity.Messages(), share.Messages(), marking.Messages(), systemMessages())
+	tr, err := web.NewTranslator(web.Messages(), identity.Messages(), share.Messages(), marking.Messages(), roster.Messages(), systemMessages())
 	if err != nil {
 		return nil, err
 	}
 	ih := identity.NewHandlers(a.Identity, identity.HandlerConfig{
 		MaxBody: cfg.MaxBodyBytes, Demo: cfg.Demo,
 		ImportLimits: tabular.Limits{MaxBytes: cfg.MaxImportBytes, MaxRows: cfg.MaxImportRows},
-		Tiles:        append(share.Tiles(), marking.Tiles()...),
+		Tiles:        append(append(share.Tiles(), marking.Tiles()...), roster.Tiles()...),
 	})
 	rd, err := web.NewRenderer(tr, log, ih.Chrome, web.TemplateSet{Prefix: "identity", FS: identity.TemplatesFS()},
-		web.TemplateSet{Prefix: "share", FS: share.TemplatesFS()}, web.TemplateSet{Prefix: "marking", FS: marking.TemplatesFS()})
+		web.TemplateSet{Prefix: "share", FS: share.TemplatesFS()}, web.TemplateSet{Prefix: "marking", FS: marking.TemplatesFS()},
+		web.TemplateSet{Prefix: "roster", FS: roster.TemplatesFS()})
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +150,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	// and marking is by humans only.
 	a.Marking = marking.NewService(d, blobs, a.Bus, a.Identity, marking.Config{BaseURL: cfg.BaseURL}, log, opt.Now)
 	a.Routes.Add(marking.NewHandlers(a.Marking, rd, a.Identity, cfg.MaxBodyBytes).Routes()...)
+	prot, err := roster.NewProtector(secret)
+	if err != nil {
+		return nil, err
+	}
+	a.Roster = roster.NewService(d, a.Identity, a.Bus, prot, log, opt.Now)
+	a.Routes.Add(roster.NewHandlers(a.Roster, rd, a.Identity, tabular.Limits{MaxBytes: cfg.MaxImportBytes, MaxRows: cfg.MaxImportRows}).Routes()...)
 	srv := &web.Server{
 		Routes: a.Routes, Guard: identity.NewGuard(a.Identity, cfg.MaxBodyBytes, cfg.MaxImportBytes+1<<20),
 		Renderer: rd, Log: log, Metrics: a.Metrics, ClientIP: web.ClientIP{Trusted: web.ParseTrusted(cfg.TrustedProxies)},

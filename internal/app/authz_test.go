@@ -24,6 +24,7 @@ var (
 	leaders     = []string{"admin", "examiner"}
 	examStaff   = []string{"admin", "exam_staff"}
 	resultSeers = []string{"admin", "exam_staff", "school_admin", "teacher", "teacher2"}
+	rosterView  = []string{"admin", "school_admin", "teacher", "teacher2", "student"}
 )
 
 var routeAccess = map[string][]string{
@@ -150,6 +151,19 @@ var routeAccess = map[string][]string{
 	"POST /exam/results/{exam}/reviews/{id}/remark":                 leaders,
 	"GET /exam/score":                                               anyone,
 	"POST /exam/score":                                              anyone,
+	"GET /roster":                                                   rosterView,
+	"GET /roster/schools/{id}":                                      rosterView,
+	"GET /roster/classes/{id}":                                      rosterView,
+	"GET /roster/classes/{id}/export":                               rosterView,
+	"GET /roster/people/{id}":                                       rosterView,
+	"GET /roster/import":                                            managers,
+	"POST /roster/import":                                           managers,
+	"GET /api/v1/roster/schools":                                    rosterView,
+	"GET /api/v1/roster/schools/{id}/classes":                       rosterView,
+	"GET /api/v1/roster/classes/{id}":                               rosterView,
+	"GET /api/v1/roster/people/{id}":                                rosterView,
+	"GET /api/v1/roster/me":                                         rosterView,
+	"POST /api/v1/roster/import":                                    managers,
 	"GET /healthz":                                                  anyone,
 	"GET /readyz":                                                   anyone,
 	"GET /metrics":                                                  anyone,

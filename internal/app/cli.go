@@ -21,6 +21,7 @@ import (
 	"jnedu/internal/platform/apperr"
 	"jnedu/internal/platform/blob"
 	"jnedu/internal/platform/web"
+	"jnedu/internal/roster"
 )
 
 const usage = `jnedu: 济南教育信息化平台 / Jinan education informatization platform
@@ -33,6 +34,7 @@ Commands:
   demo      load the demo data (organisations, users) if missing
   user      manage users: user create | user passwd | user list
   share     campus videos: share import -owner USER FILE... | share stats
+  roster    student-status data: roster import [-dry-run] [-format auto|csv|oneroster] FILE
   exam      exams: exam import-answers -user USER DIR (an answer package from a removable disk)
   backup    write a consistent backup of the database and blobs (safe while serve runs)
   restore   restore a backup into the configured database and data folder (stop serve first)
@@ -65,6 +67,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		err = cmdUser(ctx, rest, stdout, stderr, getenv)
 	case "share":
 		err = cmdShare(ctx, rest, stdout, stderr, getenv)
+	case "roster":
+		err = cmdRoster(ctx, rest, stdout, stderr, getenv)
 	case "exam":
 		err = cmdExam(ctx, rest, stdout, stderr, getenv)
 	case "backup":
@@ -100,7 +104,7 @@ func describe(err error, getenv func(string) string) string {
 	if strings.HasPrefix(getenv("LANG"), "zh") {
 		lang = web.LangZH
 	}
-	tr, terr := web.NewTranslator(web.Messages(), identity.Messages(), marking.Messages(), systemMessages())
+	tr, terr := web.NewTranslator(web.Messages(), identity.Messages(), marking.Messages(), roster.Messages(), systemMessages())
 	if terr != nil {
 		return err.Error()
 	}

@@ -2,9 +2,9 @@ package roster
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
-	"database/sql"
 
 	"jnedu/internal/platform/apperr"
 )

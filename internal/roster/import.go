@@ -126,18 +126,18 @@ type orgMapRec struct {
 }
 
 type batch struct {
-	s       *Service
-	actor   *identity.Principal
-	opt     ImportOptions
-	rep     *Report
-	source  string
-	orgMaps []orgMapRec
-	classes []*classRec
-	people  []*personRec
-	enrols  []*enrolRec
-	classBy map[string]*classRec
+	s        *Service
+	actor    *identity.Principal
+	opt      ImportOptions
+	rep      *Report
+	source   string
+	orgMaps  []orgMapRec
+	classes  []*classRec
+	people   []*personRec
+	enrols   []*enrolRec
+	classBy  map[string]*classRec
 	personBy map[string]*personRec // kind|sid
-	enrolBy map[string]*enrolRec
+	enrolBy  map[string]*enrolRec
 	// bulk lists the entities the file holds completely: rows of the
 	// source missing from it are withdrawn.
 	bulk     map[string]bool
