@@ -71,7 +71,7 @@ func ValidateID(id string) (birth string, err error) {
 		return "", errIDChars
 	}
 	t, err := time.Parse("20060102", id[6:14])
-	if err != nil || t.Year() < 1900 {
+	if err != nil || t.Year() < 1850 {
 		return "", errIDBirth
 	}
 	if IDCheckChar(id[:17]) != id[17] {
