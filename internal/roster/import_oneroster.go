@@ -348,6 +348,11 @@ func (o *orState) run(ctx context.Context, files map[string]*orFile) error {
 				role = roles[sid]
 			}
 			kind := map[string]string{"student": KindStudent, "teacher": KindTeacher}[role]
+			if role == "" {
+				// A delta may change a user without their roles: the
+				// stored person says who they are.
+				kind = o.kindInDB(ctx, sid)
+			}
 			if kind == "" {
 				if role == "" {
 					b.bad(f.name, r.Line, "role", "roster.err_required", "role")

@@ -114,11 +114,11 @@ func TestAllOrNothing(t *testing.T) {
 		file := csvText(studentHeader,
 			"L001,张三,男,2013-03-05,"+idZhang+",汉族,S-JN01,七年级,1班,",
 			"L002,李四,女,2013-06-01,"+badSum+",回族,S-JN01,七年级,1班,", // line 3: checksum
-			"L003,王五,未知性别X,,,汉族,S-JN01,七年级,2班,",            // line 4: gender
-			"L004,赵六,女,,,火星族,S-NOPE,七年级,2班,",               // line 5: ethnicity, school
-			"L005,钱七,女,2013-02-30,,汉族,S-JN01,十三年级,2班,",       // line 6: date, grade
-			"L001,张三,男,2013-03-05,,汉族,S-JN01,七年级,1班,",        // line 7: duplicate
-			"L008,孙八,女,,"+idZhang+",汉族,S-JN01,七年级,1班,",      // line 8: gender and ID number of line 2
+			"L003,王五,未知性别X,,,汉族,S-JN01,七年级,2班,",                 // line 4: gender
+			"L004,赵六,女,,,火星族,S-NOPE,七年级,2班,",                    // line 5: ethnicity, school
+			"L005,钱七,女,2013-02-30,,汉族,S-JN01,十三年级,2班,",          // line 6: date, grade
+			"L001,张三,男,2013-03-05,,汉族,S-JN01,七年级,1班,",           // line 7: duplicate
+			"L008,孙八,女,,"+idZhang+",汉族,S-JN01,七年级,1班,",          // line 8: gender and ID number of line 2
 		)
 		rep := f.imp(t, "school_admin", []byte(file), "bad.csv", ImportOptions{})
 		if rep.Applied || rep.Invalid != 6 || rep.Rows != 7 {
