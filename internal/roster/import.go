@@ -2,6 +2,7 @@ package roster
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -585,7 +586,69 @@ func (b *batch) count(ex *existing) {
 	}
 }
 
-// apply writes the batch in the caller's transaction.
+// upsertChunk is how many rows one INSERT … ON CONFLICT statement
+// carries: few statements for a city's roster, well under both engines'
+// limits on bound parameters (18 columns × 400 = 7,200).
+const upsertChunk = 400
+
+// upsert runs head + VALUES (…), (…) + tail for items in chunks; each
+// item gives its row's arguments; scan reads RETURNING rows (nil: none).
+func upsert[T any](ctx context.Context, tx *db.Tx, items []T, head string, cols int, tail string, args func(T) []any,
+	scan func(rows *sql.Rows) error) error {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+	for start := 0; start < len(items); start += upsertChunk {
+		part := items[start:min(start+upsertChunk, len(items))]
+		var q strings.Builder
+		q.WriteString(head)
+		q.WriteString(" VALUES ")
+		vals := make([]any, 0, len(part)*cols)
+		for i, it := range part {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString(row)
+			vals = append(vals, args(it)...)
+		}
+		q.WriteString(" ")
+		q.WriteString(tail)
+		if scan == nil {
+			if _, err := tx.Exec(ctx, q.String(), vals...); err != nil {
+				return err
+			}
+			continue
+		}
+		rows, err := tx.Query(ctx, q.String(), vals...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// withdraw marks rows tobedeleted by id.
+func withdraw(ctx context.Context, tx *db.Tx, table string, ids []int64, now int64) error {
+	for _, id := range ids {
+		if _, err := tx.Exec(ctx, "UPDATE "+table+" SET status = ?, updated_at = ? WHERE id = ?", StatusDeleted, now, id); err != nil {
+			return fmt.Errorf("withdraw from %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+// apply writes the batch in the caller's transaction: upserts keyed by
+// (source, sourcedId) in chunks, then the withdrawals.
 func (b *batch) apply(ctx context.Context, tx *db.Tx, ex *existing) error {
 	b.count(ex)
 	now := b.s.ms()
@@ -597,54 +660,65 @@ func (b *batch) apply(ctx context.Context, tx *db.Tx, ex *existing) error {
 			return fmt.Errorf("org %s: %w", m.sid, err)
 		}
 	}
-	classIDs := map[string]int64{}
+
+	// Classes.
+	var live []*classRec
+	var gone []int64
 	seen := map[string]bool{}
 	for _, c := range b.classes {
 		seen[c.sid] = true
 		e, ok := ex.classes[c.sid]
+		if ok {
+			touched[e.orgID] = true
+		}
 		switch {
 		case c.deleted && ok:
-			if _, err := tx.Exec(ctx, "UPDATE roster_classes SET status = ?, updated_at = ? WHERE id = ?", StatusDeleted, now, e.id); err != nil {
-				return err
-			}
-			touched[e.orgID] = true
-		case c.deleted:
-		case ok:
-			if _, err := tx.Exec(ctx, `UPDATE roster_classes SET org_id = ?, org_path = ?, name = ?, grade = ?, school_year = ?, class_type = ?,
-				subject = ?, status = ?, updated_at = ? WHERE id = ?`,
-				c.org.ID, c.org.Path, c.name, c.grade, c.schoolYear, c.typ, c.subject, StatusActive, now, e.id); err != nil {
-				return fmt.Errorf("class %s: %w", c.sid, err)
-			}
-			classIDs[c.sid] = e.id
-			touched[c.org.ID], touched[e.orgID] = true, true
-		default:
-			id, err := db.InsertID(ctx, tx, `INSERT INTO roster_classes (source, sourced_id, org_id, org_path, name, grade, school_year, class_type,
-				subject, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				b.source, c.sid, c.org.ID, c.org.Path, c.name, c.grade, c.schoolYear, c.typ, c.subject, StatusActive, now, now)
-			if err != nil {
-				return fmt.Errorf("class %s: %w", c.sid, err)
-			}
-			classIDs[c.sid] = id
+			gone = append(gone, e.id)
+		case !c.deleted:
+			live = append(live, c)
 			touched[c.org.ID] = true
 		}
 	}
 	if b.bulk["classes"] {
 		for sid, e := range ex.classes {
 			if !seen[sid] && e.status == StatusActive {
-				if _, err := tx.Exec(ctx, "UPDATE roster_classes SET status = ?, updated_at = ? WHERE id = ?", StatusDeleted, now, e.id); err != nil {
-					return err
-				}
+				gone = append(gone, e.id)
 				touched[e.orgID] = true
 			}
 		}
 	}
-	personIDs := map[string]int64{}
+	classIDs := map[string]int64{}
+	err := upsert(ctx, tx, live, `INSERT INTO roster_classes (source, sourced_id, org_id, org_path, name, grade, school_year, class_type,
+		subject, status, created_at, updated_at)`, 12, `ON CONFLICT (source, sourced_id) DO UPDATE SET org_id = excluded.org_id,
+		org_path = excluded.org_path, name = excluded.name, grade = excluded.grade, school_year = excluded.school_year,
+		class_type = excluded.class_type, subject = excluded.subject, status = excluded.status, updated_at = excluded.updated_at
+		RETURNING id, sourced_id`,
+		func(c *classRec) []any {
+			return []any{b.source, c.sid, c.org.ID, c.org.Path, c.name, c.grade, c.schoolYear, c.typ, c.subject, StatusActive, now, now}
+		},
+		func(rows *sql.Rows) error {
+			var id int64
+			var sid string
+			err := rows.Scan(&id, &sid)
+			classIDs[sid] = id
+			return err
+		})
+	if err != nil {
+		return fmt.Errorf("classes: %w", err)
+	}
+	if err := withdraw(ctx, tx, "roster_classes", gone, now); err != nil {
+		return err
+	}
+
+	// People.
+	var people []*personRec
+	gone = gone[:0]
 	clear(seen)
 	for _, p := range b.people {
 		k := personKey(p.kind, p.sid)
 		e, ok := ex.people[k]
-		if !p.patchOnly {
-			seen[k] = true
+		if ok {
+			touched[e.orgID] = true
 		}
 		switch {
 		case p.patchOnly:
@@ -652,57 +726,75 @@ func (b *batch) apply(ctx context.Context, tx *db.Tx, ex *existing) error {
 				ethnicity = COALESCE(NULLIF(?, ''), ethnicity), updated_at = ? WHERE id = ?`, p.gender, p.birth, p.ethnicity, now, e.id); err != nil {
 				return err
 			}
-			touched[e.orgID] = true
-		case p.deleted && ok:
-			if _, err := tx.Exec(ctx, "UPDATE roster_people SET status = ?, updated_at = ? WHERE id = ?", StatusDeleted, now, e.id); err != nil {
-				return err
-			}
-			touched[e.orgID] = true
 		case p.deleted:
-		case ok:
-			_, err := tx.Exec(ctx, `UPDATE roster_people SET org_id = ?, org_path = ?, number = COALESCE(NULLIF(?, ''), number), name = ?,
-				gender = COALESCE(NULLIF(?, ''), gender), birth_date = COALESCE(NULLIF(?, ''), birth_date), ethnicity = COALESCE(NULLIF(?, ''), ethnicity),
-				grade = COALESCE(NULLIF(?, ''), grade), id_enc = COALESCE(NULLIF(?, ''), id_enc), id_hash = COALESCE(NULLIF(?, ''), id_hash),
-				id_masked = COALESCE(NULLIF(?, ''), id_masked), user_id = CASE WHEN ? > 0 THEN ? ELSE user_id END, status = ?, updated_at = ? WHERE id = ?`,
-				p.org.ID, p.org.Path, p.number, p.name, p.gender, p.birth, p.ethnicity, p.grade, p.idEnc, p.idHash, p.idMasked, p.userID, p.userID,
-				StatusActive, now, e.id)
-			if err != nil {
-				return fmt.Errorf("%s %s: %w", p.kind, p.sid, err)
+			seen[k] = true
+			if ok {
+				gone = append(gone, e.id)
 			}
-			personIDs[k] = e.id
-			touched[p.org.ID], touched[e.orgID] = true, true
 		default:
-			id, err := db.InsertID(ctx, tx, `INSERT INTO roster_people (kind, source, sourced_id, org_id, org_path, number, name, gender, birth_date,
-				ethnicity, grade, id_enc, id_hash, id_masked, user_id, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				p.kind, b.source, p.sid, p.org.ID, p.org.Path, p.number, p.name, p.gender, p.birth, p.ethnicity, p.grade, p.idEnc, p.idHash, p.idMasked,
-				p.userID, StatusActive, now, now)
-			if err != nil {
-				return fmt.Errorf("%s %s: %w", p.kind, p.sid, err)
-			}
-			personIDs[k] = id
+			seen[k] = true
+			people = append(people, p)
 			touched[p.org.ID] = true
 		}
 	}
 	if b.bulk["people"] {
 		for k, e := range ex.people {
 			if !seen[k] && e.status == StatusActive {
-				if _, err := tx.Exec(ctx, "UPDATE roster_people SET status = ?, updated_at = ? WHERE id = ?", StatusDeleted, now, e.id); err != nil {
-					return err
-				}
+				gone = append(gone, e.id)
 				touched[e.orgID] = true
 			}
 		}
 	}
+	personIDs := map[string]int64{}
+	err = upsert(ctx, tx, people, `INSERT INTO roster_people (kind, source, sourced_id, org_id, org_path, number, name, gender, birth_date,
+		ethnicity, grade, id_enc, id_hash, id_masked, user_id, status, created_at, updated_at)`, 18,
+		`ON CONFLICT (kind, source, sourced_id) DO UPDATE SET org_id = excluded.org_id, org_path = excluded.org_path,
+		number = COALESCE(NULLIF(excluded.number, ''), roster_people.number), name = excluded.name,
+		gender = COALESCE(NULLIF(excluded.gender, ''), roster_people.gender),
+		birth_date = COALESCE(NULLIF(excluded.birth_date, ''), roster_people.birth_date),
+		ethnicity = COALESCE(NULLIF(excluded.ethnicity, ''), roster_people.ethnicity),
+		grade = COALESCE(NULLIF(excluded.grade, ''), roster_people.grade),
+		id_enc = COALESCE(NULLIF(excluded.id_enc, ''), roster_people.id_enc),
+		id_hash = COALESCE(NULLIF(excluded.id_hash, ''), roster_people.id_hash),
+		id_masked = COALESCE(NULLIF(excluded.id_masked, ''), roster_people.id_masked),
+		user_id = CASE WHEN excluded.user_id > 0 THEN excluded.user_id ELSE roster_people.user_id END,
+		status = excluded.status, updated_at = excluded.updated_at
+		RETURNING id, kind, sourced_id`,
+		func(p *personRec) []any {
+			return []any{p.kind, b.source, p.sid, p.org.ID, p.org.Path, p.number, p.name, p.gender, p.birth, p.ethnicity, p.grade,
+				p.idEnc, p.idHash, p.idMasked, p.userID, StatusActive, now, now}
+		},
+		func(rows *sql.Rows) error {
+			var id int64
+			var kind, sid string
+			err := rows.Scan(&id, &kind, &sid)
+			personIDs[personKey(kind, sid)] = id
+			return err
+		})
+	if err != nil {
+		return fmt.Errorf("people: %w", err)
+	}
+	if err := withdraw(ctx, tx, "roster_people", gone, now); err != nil {
+		return err
+	}
+
+	// Enrolments.
+	type enrolRow struct {
+		e        *enrolRec
+		cid, pid int64
+	}
+	var enrols []enrolRow
+	gone = gone[:0]
 	clear(seen)
 	for _, e := range b.enrols {
 		seen[e.sid] = true
 		x, ok := ex.enrols[e.sid]
+		if ok {
+			touched[x.orgID] = true
+		}
 		if e.deleted {
 			if ok {
-				if _, err := tx.Exec(ctx, "UPDATE roster_enrolments SET status = ?, updated_at = ? WHERE id = ?", StatusDeleted, now, x.id); err != nil {
-					return err
-				}
-				touched[x.orgID] = true
+				gone = append(gone, x.id)
 			}
 			continue
 		}
@@ -718,32 +810,29 @@ func (b *batch) apply(ctx context.Context, tx *db.Tx, ex *existing) error {
 		if cid == 0 || pid == 0 {
 			return fmt.Errorf("enrolment %s: class or person vanished", e.sid)
 		}
-		if ok {
-			if _, err := tx.Exec(ctx, "UPDATE roster_enrolments SET class_id = ?, person_id = ?, role = ?, subject = ?, status = ?, updated_at = ? WHERE id = ?",
-				cid, pid, e.role, e.subject, StatusActive, now, x.id); err != nil {
-				return fmt.Errorf("enrolment %s: %w", e.sid, err)
-			}
-			touched[x.orgID] = true
-		} else {
-			if _, err := tx.Exec(ctx, `INSERT INTO roster_enrolments (source, sourced_id, class_id, person_id, role, subject, status, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, b.source, e.sid, cid, pid, e.role, e.subject, StatusActive, now, now); err != nil {
-				return fmt.Errorf("enrolment %s: %w", e.sid, err)
-			}
-		}
+		enrols = append(enrols, enrolRow{e, cid, pid})
 	}
 	if b.bulk["enrolments"] {
 		for sid, e := range ex.enrols {
 			if !seen[sid] && e.status == StatusActive {
-				if _, err := tx.Exec(ctx, "UPDATE roster_enrolments SET status = ?, updated_at = ? WHERE id = ?", StatusDeleted, now, e.id); err != nil {
-					return err
-				}
+				gone = append(gone, e.id)
 				touched[e.orgID] = true
 			}
 		}
 	}
-	for _, c := range b.classes {
-		touched[c.org.ID] = true
+	err = upsert(ctx, tx, enrols, `INSERT INTO roster_enrolments (source, sourced_id, class_id, person_id, role, subject, status, created_at, updated_at)`, 9,
+		`ON CONFLICT (source, sourced_id) DO UPDATE SET class_id = excluded.class_id, person_id = excluded.person_id, role = excluded.role,
+		subject = excluded.subject, status = excluded.status, updated_at = excluded.updated_at`,
+		func(r enrolRow) []any {
+			return []any{b.source, r.e.sid, r.cid, r.pid, r.e.role, r.e.subject, StatusActive, now, now}
+		}, nil)
+	if err != nil {
+		return fmt.Errorf("enrolments: %w", err)
 	}
+	if err := withdraw(ctx, tx, "roster_enrolments", gone, now); err != nil {
+		return err
+	}
+
 	delete(touched, 0)
 	if b.s.bus == nil {
 		return nil

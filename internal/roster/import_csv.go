@@ -40,7 +40,11 @@ func (b *batch) readSpreadsheet(ctx context.Context, data []byte, filename strin
 	if err != nil {
 		return readError(err, b.opt.Limits)
 	}
-	col := func(field string) int { return t.Index(columns[field]...) }
+	idx := map[string]int{}
+	for field, names := range columns {
+		idx[field] = t.Index(names...)
+	}
+	col := func(field string) int { return idx[field] }
 	kind := ""
 	switch {
 	case col("student_no") >= 0:
@@ -136,7 +140,13 @@ func (b *batch) readSpreadsheet(ctx context.Context, data []byte, filename strin
 			}
 			year = y
 		}
-		userID, err := b.user(ctx, get("username"), p.number)
+		// An account matches by the 用户名 column; a teacher's also by
+		// 工号 when that is their user name.
+		logins := []string{get("username")}
+		if kind == KindTeacher {
+			logins = append(logins, p.number)
+		}
+		userID, err := b.user(ctx, logins...)
 		if err != nil {
 			return err
 		}
