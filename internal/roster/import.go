@@ -289,6 +289,26 @@ func (b *batch) protectID(p *personRec, raw string) bool {
 	return true
 }
 
+// protectNumber handles a 学籍号 that embeds the person's ID number (the
+// national student number is "G" followed by it): the number is shown
+// with the ID part masked, and when it is also the row's key (spreadsheets
+// key students by 学籍号) the key becomes its keyed hash, so the plain ID
+// number is stored nowhere.
+func (b *batch) protectNumber(p *personRec) {
+	n := p.number
+	if len(n) < 18 {
+		return
+	}
+	id := NormalizeID(n[len(n)-18:])
+	if _, err := ValidateID(id); err != nil {
+		return
+	}
+	if p.sid == p.number {
+		p.sid = "h:" + b.s.prot.Hash(strings.ToUpper(n))
+	}
+	p.number = n[:len(n)-18] + MaskID(id)
+}
+
 // checkOrg makes sure the actor may import into org, and (for a person
 // or class that exists) into the organisation it is in now.
 func (b *batch) checkOrg(file string, line int, org identity.Org, prevPath string) bool {

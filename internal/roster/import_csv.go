@@ -85,6 +85,7 @@ func (b *batch) readSpreadsheet(ctx context.Context, data []byte, filename strin
 			p.number = strings.ToUpper(get("staff_no"))
 		}
 		p.sid = p.number
+		b.protectNumber(p)
 		field := map[string]string{KindStudent: "student_no", KindTeacher: "staff_no"}[kind]
 		if p.number == "" {
 			b.bad(file, row.Line, field, "roster.err_required", columns[field][0])
@@ -152,7 +153,7 @@ func (b *batch) readSpreadsheet(ctx context.Context, data []byte, filename strin
 		}
 		p.userID = userID
 		// Teachers appear once per class they teach: the person once.
-		if first, dup := numSeen[p.number]; dup && p.number != "" {
+		if first, dup := numSeen[p.sid]; dup && p.number != "" {
 			prev := b.personBy[personKey(kind, p.sid)]
 			if kind == KindStudent || prev == nil {
 				b.bad(file, row.Line, field, "roster.err_duplicate", first)
@@ -164,7 +165,7 @@ func (b *batch) readSpreadsheet(ctx context.Context, data []byte, filename strin
 			}
 			p = prev
 		} else if p.number != "" {
-			numSeen[p.number] = row.Line
+			numSeen[p.sid] = row.Line
 			b.personBy[personKey(kind, p.sid)] = p
 			b.people = append(b.people, p)
 		}

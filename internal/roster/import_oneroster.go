@@ -362,6 +362,7 @@ func (o *orState) run(ctx context.Context, files map[string]*orFile) error {
 				continue
 			}
 			p := &personRec{file: f.name, line: r.Line, kind: kind, sid: sid, deleted: deleted, number: f.t.Get(r, "identifier")}
+			b.protectNumber(p)
 			family, given := f.t.Get(r, "familyName"), f.t.Get(r, "givenName")
 			if isASCII(family + given) {
 				p.name = strings.TrimSpace(given + " " + family)

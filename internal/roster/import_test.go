@@ -26,7 +26,7 @@ func studentRows() [][]string {
 	return [][]string{
 		{"L001", "张三", "男", "2013-03-05", idZhang, "汉族", "S-JN01", "七年级", "1班", "student"},
 		{"L002", "李四", "女", "2013/6/1", idLi, "回族", "S-JN01", "七年级", "1班", ""},
-		{"L003", "王五", "1", "", idWang, "01", "S-JN01", "21", "2班", ""},
+		{"G" + idWang, "王五", "1", "", idWang, "01", "S-JN01", "21", "2班", ""}, // the national 学籍号: G + ID number
 	}
 }
 
@@ -89,13 +89,13 @@ func TestSpreadsheetEncodings(t *testing.T) {
 			}
 		}
 		// The stored row holds the number sealed and hashed, never in clear.
-		if n := f.count(t, "SELECT COUNT(*) FROM roster_people WHERE id_enc LIKE ? OR id_hash = ? OR id_masked = ?",
-			"%"+idLi+"%", idLi, idLi); n != 0 {
+		if n := f.count(t, `SELECT COUNT(*) FROM roster_people WHERE id_enc LIKE ? OR id_hash = ? OR id_masked = ? OR number LIKE ? OR sourced_id LIKE ?`,
+			"%"+idLi+"%", idLi, idLi, "%"+idWang+"%", "%"+idWang+"%"); n != 0 {
 			t.Errorf("%d rows hold the plain ID number", n)
 		}
 		// 王五 had no birth date: it comes from the ID number.
 		d2, _ := f.svc.Class(context.Background(), f.p["admin"], f.classByName(t, "S-JN01", "2班").ID)
-		if len(d2.Students) != 1 || d2.Students[0].BirthDate != "2012-11-11" || d2.Students[0].Gender != "1" {
+		if len(d2.Students) != 1 || d2.Students[0].BirthDate != "2012-11-11" || d2.Students[0].Gender != "1" || d2.Students[0].Number != "G"+MaskID(idWang) {
 			t.Errorf("2班 = %+v", d2.Students)
 		}
 		// Four applied imports, four events for the indicators.
@@ -192,6 +192,7 @@ func TestReimportUpdates(t *testing.T) {
 			t.Fatalf("teachers: %+v", rep)
 		}
 		moved := strings.Replace(strings.Replace(studentCSV(), "王五", "王武", 1), "21,2班", "21,1班", 1)
+		moved = strings.Replace(moved, "G"+idWang, "g"+idWang, 1) // the same 学籍号, written in lower case
 		rep = f.imp(t, "school_admin", []byte(moved), "s2.csv", ImportOptions{})
 		if rep.Students != (Counts{Updated: 3}) || rep.Enrolments != (Counts{Updated: 3}) {
 			t.Errorf("second import: students %+v, enrolments %+v", rep.Students, rep.Enrolments)
@@ -207,7 +208,7 @@ func TestReimportUpdates(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := names(c1.Students); got != "张三,李四,王武" {
+		if got := names(c1.Students); got != "王武,张三,李四" { // by 学籍号: G… before L…
 			t.Errorf("1班 after the move: %q", got)
 		}
 		var roles []string
