@@ -364,10 +364,9 @@ func (b *batch) finish(ctx context.Context) error {
 	}
 	for _, e := range b.enrols {
 		if e.deleted {
-			if _, ok := ex.enrols[e.sid]; !ok {
-				if _, inBatch := b.enrolBy[e.sid]; !inBatch {
-					b.bad(e.file, e.line, "sourcedId", "roster.err_enrolment_unknown", e.sid)
-				}
+			x, ok := ex.enrols[e.sid]
+			if !ok || (b.actor != nil && !b.actor.CanIn(PermManage, identity.Org{Path: x.orgPath})) {
+				b.bad(e.file, e.line, "sourcedId", "roster.err_enrolment_unknown", e.sid)
 			}
 			continue
 		}
@@ -393,7 +392,8 @@ func (b *batch) finish(ctx context.Context) error {
 			}
 			continue
 		}
-		if ep, ok := ex.people[pk]; !ok || ep.status != StatusActive {
+		ep, ok := ex.people[pk]
+		if !ok || ep.status != StatusActive || (b.actor != nil && !b.actor.CanIn(PermManage, identity.Org{Path: ep.orgPath})) {
 			b.bad(e.file, e.line, "userSourcedId", "roster.err_user_unknown", e.personSID)
 		}
 	}

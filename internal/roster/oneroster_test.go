@@ -146,6 +146,18 @@ func TestOneRosterBulkThenDelta(t *testing.T) {
 		if c2, _ := f.svc.Class(ctx, f.p["admin"], c2.Class.ID); names(c2.Students) != "刘晓明" {
 			t.Errorf("a refused delta changed a name: %q", names(c2.Students))
 		}
+		// Another school's administrator cannot withdraw S-JN01's enrolments.
+		steal := zipOf(t, map[string]string{
+			"manifest.csv": manifest(map[string]string{"enrollments": "delta"}),
+			"enrollments.csv": csvText("sourcedId,status,dateLastModified,classSourcedId,schoolSourcedId,userSourcedId,role,primary,beginDate,endDate",
+				"e1,tobedeleted,2026-10-03T08:00:00Z,cls-1,org-1,u-s1,student,false,,"),
+		})
+		if rep = f.imp(t, "admin09", steal, "steal.zip", ImportOptions{}); rep.Applied || !problemKeys(rep)["roster.err_enrolment_unknown"] {
+			t.Errorf("admin09 withdrawing an S-JN01 enrolment: %+v", rep)
+		}
+		if rep = f.imp(t, "school_admin", steal, "own.zip", ImportOptions{DryRun: true}); rep.Invalid != 0 || rep.Enrolments.Deleted != 1 {
+			t.Errorf("the school's own administrator may withdraw it: %+v", rep)
+		}
 		// A second bulk users file leaves out u-s2: withdrawn.
 		bulk2 := zipOf(t, map[string]string{
 			"manifest.csv": manifest(map[string]string{"users": "bulk", "roles": "bulk"}),
