@@ -386,7 +386,10 @@ func (n *Node) OpenItem(ctx context.Context, a *Attempt, item string) error {
 				return err
 			}
 		}
-		_, err = tx.Exec(ctx, `UPDATE examsite_attempts SET pos = ?, state = ? WHERE id = ?`, i, StateRunning, a.ID)
+		if i == a.Pos && a.State == StateRunning {
+			return nil // reopened (a reload): the position and time stay
+		}
+		_, err = tx.Exec(ctx, `UPDATE examsite_attempts SET pos = ?, state = ?, phase = '', remaining_ms = 0 WHERE id = ?`, i, StateRunning, a.ID)
 		return err
 	})
 }

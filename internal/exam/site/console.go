@@ -489,6 +489,7 @@ func (n *Node) Mark(ctx context.Context, session, number, state, reason string) 
 		if err != nil && !errors.Is(err, db.ErrNotFound) {
 			return err
 		}
+		err = nil
 		if state == "clear" {
 			if _, err := tx.Exec(ctx, `DELETE FROM examsite_marks WHERE session = ? AND number = ?`, session, number); err != nil {
 				return err
