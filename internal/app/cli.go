@@ -36,6 +36,8 @@ Commands:
   share     campus videos: share import -owner USER FILE... | share stats
   roster    student-status data: roster import [-dry-run] [-format auto|csv|oneroster] FILE
   exam      exams: exam import-answers -user USER DIR (an answer package from a removable disk)
+  site      exam site node (考点): site --center URL --site CODE --token T | site load DIR |
+            site key --session S | site export --session S --out DIR
   backup    write a consistent backup of the database and blobs (safe while serve runs)
   restore   restore a backup into the configured database and data folder (stop serve first)
   version   print the version
@@ -71,6 +73,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		err = cmdRoster(ctx, rest, stdout, stderr, getenv)
 	case "exam":
 		err = cmdExam(ctx, rest, stdout, stderr, getenv)
+	case "site":
+		err = cmdSite(ctx, rest, stdout, stderr, getenv)
 	case "backup":
 		err = cmdBackup(ctx, rest, stdout, stderr, getenv)
 	case "restore":

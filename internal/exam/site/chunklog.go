@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
 // The chunk log is where recorded audio lands first: an append-only log of
@@ -110,6 +111,7 @@ type ChunkLog struct {
 	newSeg   bool // the current segment's tail could not be cleaned: start a new one
 	faultErr atomic.Pointer[error]
 	closed   atomic.Bool
+	lock     *os.File
 }
 
 type appendReq struct {
@@ -139,7 +141,17 @@ func OpenChunkLog(opt LogOptions) (*ChunkLog, error) {
 	if err := l.fs.MkdirAll(opt.Dir, 0o750); err != nil {
 		return nil, err
 	}
+	lock, err := os.OpenFile(filepath.Join(opt.Dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("chunk log %s is in use by another site node process", opt.Dir)
+	}
+	l.lock = lock
 	if err := l.recover(); err != nil {
+		lock.Close()
 		l.closeFiles()
 		return nil, err
 	}
@@ -578,7 +590,7 @@ func (l *ChunkLog) Close() error {
 	close(l.quit)
 	<-l.done
 	l.closeFiles()
-	return nil
+	return l.lock.Close()
 }
 
 func (l *ChunkLog) closeFiles() {

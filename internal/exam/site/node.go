@@ -54,6 +54,10 @@ type Options struct {
 	// Retry bounds the backoff of downloads, key polls and uploads.
 	RetryMin, RetryMax time.Duration
 	HTTP               *http.Client
+	// Tool opens the folder for a command run beside the node (load,
+	// key, export): the chunk log, which the running node owns, stays
+	// closed.
+	Tool bool
 	Now                func() time.Time
 	Log                *slog.Logger
 }
@@ -159,6 +163,13 @@ func Open(ctx context.Context, opt Options) (*Node, error) {
 		d.Close()
 		return nil, err
 	}
+	if opt.Tool {
+		if err := n.refresh(ctx); err != nil {
+			d.Close()
+			return nil, err
+		}
+		return n, nil
+	}
 	n.chunk, err = OpenChunkLog(LogOptions{Dir: filepath.Join(opt.DataDir, "chunks"), FS: opt.FS,
 		Reserve: opt.Reserve, Log: opt.Log, OnFault: n.chunkFault})
 	if err != nil {
@@ -174,7 +185,9 @@ func Open(ctx context.Context, opt Options) (*Node, error) {
 
 // Close closes the chunk log and the database.
 func (n *Node) Close() error {
-	n.chunk.Close()
+	if n.chunk != nil {
+		n.chunk.Close()
+	}
 	return n.db.Close()
 }
 
@@ -295,7 +308,10 @@ func (n *Node) ParsePackage(doc []byte) (*bundle.SitePackage, error) {
 	if p.Format != bundle.Format {
 		return nil, bundle.ErrFormat
 	}
-	if n.opt.Site == "" || p.Site.Code != n.opt.Site {
+	if n.opt.Site == "" {
+		return nil, fmt.Errorf("%w: this data folder has no site code yet: give --site CODE", ErrWrongSite)
+	}
+	if p.Site.Code != n.opt.Site {
 		return nil, fmt.Errorf("%w: package for %q, this node is %q", ErrWrongSite, p.Site.Code, n.opt.Site)
 	}
 	for _, b := range p.Blobs {
@@ -625,4 +641,25 @@ func (n *Node) checkDisk() {
 	} else {
 		n.clear("disk_low")
 	}
+}
+
+// SessionEnded reports whether a session was ended.
+func (n *Node) SessionEnded(ctx context.Context, session string) bool { return n.sessionEnded(ctx, session) }
+
+// Describe words an error of the node for a terminal, in Chinese and
+// English ("" when it has no message of its own).
+func Describe(err error) string {
+	e := toErr(err)
+	if e.Code == "exam.site.internal" {
+		return ""
+	}
+	m, ok := Messages()[e.Code]
+	if !ok {
+		return ""
+	}
+	zh, en := m[0], m[1]
+	if len(e.Args) > 0 {
+		zh, en = fmt.Sprintf(zh, e.Args...), fmt.Sprintf(en, e.Args...)
+	}
+	return zh + " / " + en
 }
