@@ -58,8 +58,8 @@ type Options struct {
 	// key, export): the chunk log, which the running node owns, stays
 	// closed.
 	Tool bool
-	Now                func() time.Time
-	Log                *slog.Logger
+	Now  func() time.Time
+	Log  *slog.Logger
 }
 
 // Node is a running site node.
@@ -644,7 +644,9 @@ func (n *Node) checkDisk() {
 }
 
 // SessionEnded reports whether a session was ended.
-func (n *Node) SessionEnded(ctx context.Context, session string) bool { return n.sessionEnded(ctx, session) }
+func (n *Node) SessionEnded(ctx context.Context, session string) bool {
+	return n.sessionEnded(ctx, session)
+}
 
 // Describe words an error of the node for a terminal, in Chinese and
 // English ("" when it has no message of its own).
