@@ -165,8 +165,44 @@ func (n *Node) SignIn(ctx context.Context, in SignIn) (*SignedIn, error) {
 	if err != nil {
 		return nil, err
 	}
+	n.cacheMu.Lock()
+	delete(n.holders, out.Attempt)
+	n.cacheMu.Unlock()
 	n.touch(out.Attempt)
 	return out, nil
+}
+
+// authChunk is authAttempt for the chunk write path: the holder comes from
+// memory (read once from the database).
+func (n *Node) authChunk(r *http.Request) (*Attempt, error) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || tok == "" {
+		return nil, fail(http.StatusUnauthorized, "exam.site.no_token")
+	}
+	id := r.PathValue("attempt")
+	n.cacheMu.Lock()
+	h, cached := n.holders[id]
+	n.cacheMu.Unlock()
+	if !cached {
+		a, err := n.attempt(r.Context(), n.db, id)
+		if errors.Is(err, db.ErrNotFound) {
+			return nil, fail(http.StatusForbidden, "exam.site.not_your_attempt")
+		}
+		if err != nil {
+			return nil, err
+		}
+		h = holder{tokenHash: a.tokenHash, session: a.Session, number: a.Number}
+		n.cacheMu.Lock()
+		if _, again := n.holders[id]; !again {
+			n.holders[id] = h
+		}
+		n.cacheMu.Unlock()
+	}
+	if h.tokenHash != hashToken(tok) {
+		return nil, fail(http.StatusForbidden, "exam.site.not_your_attempt")
+	}
+	n.touch(id)
+	return &Attempt{ID: id, Session: h.session, Number: h.number}, nil
 }
 
 // authAttempt checks the bearer token against the attempt named in the
@@ -350,6 +386,35 @@ type itemRow struct {
 	chunks int
 }
 
+// cachedItemRow is itemRow through the cache (the chunk write path).
+func (n *Node) cachedItemRow(ctx context.Context, attempt, item string) (*itemRow, error) {
+	k := itemKey{attempt, item}
+	n.cacheMu.Lock()
+	r, ok := n.items[k]
+	n.cacheMu.Unlock()
+	if ok {
+		return &r, nil
+	}
+	row, err := n.itemRow(ctx, n.db, attempt, item)
+	if err != nil || row == nil {
+		return row, err
+	}
+	n.cacheMu.Lock()
+	if have, again := n.items[k]; again {
+		row = &have // written through meanwhile: that one is newer
+	} else {
+		n.items[k] = *row
+	}
+	n.cacheMu.Unlock()
+	return row, nil
+}
+
+func (n *Node) storeItem(attempt, item string, r itemRow) {
+	n.cacheMu.Lock()
+	n.items[itemKey{attempt, item}] = r
+	n.cacheMu.Unlock()
+}
+
 func (n *Node) itemRow(ctx context.Context, q db.Querier, attempt, item string) (*itemRow, error) {
 	var r itemRow
 	err := q.QueryRow(ctx, `SELECT state, chunks FROM examsite_items WHERE attempt = ? AND item = ?`, attempt, item).Scan(&r.state, &r.chunks)
@@ -369,7 +434,8 @@ func (n *Node) OpenItem(ctx context.Context, a *Attempt, item string) error {
 	if a.State == StateAbsent || a.State == StateAbnormal {
 		return fail(http.StatusConflict, "exam.site.attempt_closed")
 	}
-	return n.db.InTx(ctx, func(tx *db.Tx) error {
+	opened := false
+	err = n.db.InTx(ctx, func(tx *db.Tx) error {
 		row, err := n.itemRow(ctx, tx, a.ID, item)
 		if err != nil {
 			return err
@@ -377,6 +443,7 @@ func (n *Node) OpenItem(ctx context.Context, a *Attempt, item string) error {
 		if row != nil && row.state == "closed" {
 			return fail(http.StatusConflict, "exam.site.item_closed")
 		}
+		opened = row == nil
 		if i < a.Pos && op.noBack[i] {
 			return fail(http.StatusConflict, "exam.site.no_back")
 		}
@@ -392,6 +459,14 @@ func (n *Node) OpenItem(ctx context.Context, a *Attempt, item string) error {
 		_, err = tx.Exec(ctx, `UPDATE examsite_attempts SET pos = ?, state = ?, phase = '', remaining_ms = 0 WHERE id = ?`, i, StateRunning, a.ID)
 		return err
 	})
+	if err == nil && opened {
+		n.cacheMu.Lock()
+		if _, ok := n.items[itemKey{a.ID, item}]; !ok {
+			n.items[itemKey{a.ID, item}] = itemRow{state: "open", chunks: -1}
+		}
+		n.cacheMu.Unlock()
+	}
+	return err
 }
 
 // Answer stores an objective item's choice (again with the same choice is
@@ -441,7 +516,7 @@ func (n *Node) PutChunk(ctx context.Context, a *Attempt, item string, seq uint32
 	if len(data)%2 != 0 {
 		return fail(http.StatusBadRequest, "exam.site.bad_pcm")
 	}
-	row, err := n.itemRow(ctx, n.db, a.ID, item)
+	row, err := n.cachedItemRow(ctx, a.ID, item)
 	if err != nil {
 		return err
 	}
@@ -454,9 +529,13 @@ func (n *Node) PutChunk(ctx context.Context, a *Attempt, item string, seq uint32
 			return fail(http.StatusConflict, "exam.site.item_closed")
 		}
 	}
-	if row == nil && a.State != StateAbsent && a.State != StateAbnormal {
+	if row == nil {
 		// Chunks may overtake a lost open: the item opens implicitly.
-		if err := n.OpenItem(ctx, a, item); err != nil {
+		full, err := n.attempt(ctx, n.db, a.ID)
+		if err != nil {
+			return err
+		}
+		if err := n.OpenItem(ctx, full, item); err != nil {
 			return err
 		}
 	}
@@ -508,6 +587,7 @@ func (n *Node) CloseItem(ctx context.Context, a *Attempt, item string, chunks in
 	if err != nil {
 		return err
 	}
+	n.storeItem(a.ID, item, itemRow{state: "closed", chunks: chunks})
 	if it.Type.Spoken() {
 		return n.assembleLocked(ctx, a, item, chunks)
 	}

@@ -215,7 +215,7 @@ func (n *Node) hAnswer(w http.ResponseWriter, r *http.Request) error {
 
 // hChunk is the chunk write path: 200 only after the chunk is durable.
 func (n *Node) hChunk(w http.ResponseWriter, r *http.Request) error {
-	a, err := n.authAttempt(r)
+	a, err := n.authChunk(r)
 	if err != nil {
 		return err
 	}

@@ -78,7 +78,16 @@ type Node struct {
 	alarms map[string]Alarm
 
 	itemMu sync.Mutex // serialises item close/assembly
+
+	// Caches of the chunk write path, so a chunk costs no database read:
+	// who holds an attempt (changes only at sign-in) and item states
+	// (written through by OpenItem and CloseItem).
+	cacheMu sync.Mutex
+	holders map[string]holder
+	items   map[itemKey]itemRow
 }
+
+type holder struct{ tokenHash, session, number string }
 
 type openPaper struct {
 	paper  paper.Paper
@@ -140,7 +149,7 @@ func Open(ctx context.Context, opt Options) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{opt: opt, fs: opt.FS, papers: map[string]map[string]*openPaper{}, seen: map[string]time.Time{},
-		alarms: map[string]Alarm{}}
+		alarms: map[string]Alarm{}, holders: map[string]holder{}, items: map[itemKey]itemRow{}}
 	tr, err := web.NewTranslator(web.Messages(), Messages())
 	if err != nil {
 		return nil, err
