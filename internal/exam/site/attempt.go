@@ -544,9 +544,14 @@ func (n *Node) PutChunk(ctx context.Context, a *Attempt, item string, seq uint32
 		return err
 	}
 	if row != nil && row.state == "closed" && !had {
-		// A late chunk filled a gap: assemble the recording again.
+		// A late chunk filled a gap: assemble the recording again (and
+		// the answer package, when it was already made).
 		if err := n.assemble(ctx, a, item, row.chunks, "late"); err != nil {
 			n.opt.Log.Error("reassemble after a late chunk", "attempt", a.ID, "item", item, "err", err)
+		} else if n.sessionEnded(ctx, a.Session) {
+			if err := n.queueUpload(ctx, a.Session); err != nil {
+				n.opt.Log.Error("rebuild the answer package after a late chunk", "session", a.Session, "err", err)
+			}
 		}
 	}
 	return nil
@@ -630,7 +635,10 @@ func (n *Node) Beat(ctx context.Context, a *Attempt, hb Heartbeat) error {
 	return err
 }
 
-// Finish ends the attempt: every item not yet closed is closed.
+// Finish ends the attempt: every item not yet closed is closed. Called by
+// the client (by "client"), it marks the attempt finished when the client
+// closed every item itself; otherwise (the proctor or the session ended it)
+// the attempt stays as it was and counts as partial.
 func (n *Node) Finish(ctx context.Context, a *Attempt, by string) error {
 	if a.State == StateFinished {
 		return nil
@@ -639,25 +647,33 @@ func (n *Node) Finish(ctx context.Context, a *Attempt, by string) error {
 	if c == nil {
 		return fail(http.StatusNotFound, "exam.site.no_such_number")
 	}
-	if op := n.paperOf(a.Session, c.Variant); op != nil {
+	op := n.paperOf(a.Session, c.Variant)
+	complete := op != nil
+	if op != nil {
+		var byClient int
+		if err := n.db.QueryRow(ctx, `SELECT COUNT(*) FROM examsite_items WHERE attempt = ? AND state = 'closed' AND closed_by = 'client'`,
+			a.ID).Scan(&byClient); err != nil {
+			return err
+		}
+		complete = byClient == len(op.order)
 		for _, it := range op.order {
 			row, err := n.itemRow(ctx, n.db, a.ID, it.ID)
 			if err != nil {
 				return err
 			}
 			if row != nil && row.state == "open" {
-				cnt := -1
+				cnt := 0
 				if seqs := n.chunk.Seqs(a.ID, it.ID); len(seqs) > 0 {
 					cnt = int(seqs[len(seqs)-1]) + 1
 				}
-				if err := n.CloseItem(ctx, a, it.ID, max(cnt, 0), by); err != nil {
+				if err := n.CloseItem(ctx, a, it.ID, cnt, by); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	if by != "client" {
-		return nil // the session ended under the candidate: partial
+	if by != "client" || !complete {
+		return nil // ended under the candidate: partial
 	}
 	_, err := n.db.Exec(ctx, `UPDATE examsite_attempts SET state = ?, finished_at = ? WHERE id = ? AND state NOT IN ('absent', 'abnormal')`,
 		StateFinished, n.now(), a.ID)

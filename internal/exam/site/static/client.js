@@ -452,7 +452,7 @@ registerProcessor('jnedu-recorder', JneduRecorder);
     cur.phase = phase;
     cur.remaining = ms;
     let last = performance.now();
-    while (cur.remaining > 0 && !stopped) {
+    while (cur.remaining > 0 && !stopped && roomState !== 'ended') {
       await sleep(100);
       const now = performance.now();
       if (roomState !== 'paused') cur.remaining -= now - last;
@@ -486,7 +486,7 @@ registerProcessor('jnedu-recorder', JneduRecorder);
     for (const s of paper.sections) for (const it of s.items) items.push({ it, sec: s });
     let start = 0;
     if (view && view.item) start = Math.max(0, items.findIndex((x) => x.it.id === view.item));
-    for (let i = start; i < items.length && !stopped; i++) {
+    for (let i = start; i < items.length && !stopped && roomState !== 'ended'; i++) {
       const { it, sec } = items[i];
       const st = view && view.items && view.items[it.id];
       if (st && st.state === 'closed') continue;
@@ -501,6 +501,8 @@ registerProcessor('jnedu-recorder', JneduRecorder);
       else await spokenItem(it, resume, st);
     }
     if (stopped) return;
+    // Finish (the site marks the attempt finished only when every item
+    // was closed here; a room the proctor ended stays partial).
     await enqueue({ kind: 'finish', attempt: auth.attempt, token: auth.token });
     cur = { item: cur.item, phase: 'done', remaining: 0 };
     show('s-done');
