@@ -189,7 +189,52 @@ func Open(ctx context.Context, opt Options) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
+	if err := n.repair(ctx); err != nil {
+		n.Close()
+		return nil, err
+	}
 	return n, nil
+}
+
+// repair assembles recordings of closed spoken items that have none: the
+// database runs with synchronous=NORMAL, so after a power cut (not a
+// crash) its last commits may be gone while the chunks, fsynced, are not.
+func (n *Node) repair(ctx context.Context) error {
+	rows, err := n.db.Query(ctx, `SELECT i.attempt, i.item, i.chunks FROM examsite_items i
+		LEFT JOIN examsite_recordings r ON r.attempt = i.attempt AND r.item = i.item
+		WHERE i.state = 'closed' AND r.sha256 IS NULL`)
+	if err != nil {
+		return err
+	}
+	type todo struct {
+		attempt, item string
+		chunks        int
+	}
+	var list []todo
+	for rows.Next() {
+		var t todo
+		if err := rows.Scan(&t.attempt, &t.item, &t.chunks); err != nil {
+			rows.Close()
+			return err
+		}
+		list = append(list, t)
+	}
+	rows.Close()
+	for _, t := range list {
+		a, err := n.attempt(ctx, n.db, t.attempt)
+		if err != nil {
+			return err
+		}
+		_, _, it, err := n.itemOf(a, t.item)
+		if err != nil || !it.Type.Spoken() {
+			continue // papers still sealed, or an objective item
+		}
+		if err := n.assemble(ctx, a, t.item, max(t.chunks, 0), "repair"); err != nil {
+			return err
+		}
+		n.opt.Log.Warn("recording assembled again at start", "attempt", t.attempt, "item", t.item)
+	}
+	return nil
 }
 
 // Close closes the chunk log and the database.

@@ -536,3 +536,31 @@ func TestVAD(t *testing.T) {
 		t.Fatal(ranges([]int{1, 3, 4, 5, 9}))
 	}
 }
+
+// TestRepairAtStart: a closed item whose recording row was lost (a power
+// cut rolls back SQLite's last commits; the chunks were fsynced) is
+// assembled again when the node starts.
+func TestRepairAtStart(t *testing.T) {
+	fx := buildFixture(t, sitefixture.Options{})
+	n, srv := startedNode(t, fx, Options{})
+	ctx := context.Background()
+	n.SetRoom(ctx, "S1", "01", "start")
+	a := &client{t: t, base: srv.URL}
+	must(t, a.signIn(fx.Numbers[0], "devA"), 200)
+	must(t, a.do("POST", a.att("/items/s2i1/open"), map[string]any{}, nil), 200)
+	for seq := range 2 {
+		must(t, a.chunk("s2i1", seq, speech(seq)), 200)
+	}
+	must(t, a.do("POST", a.att("/items/s2i1/close"), map[string]any{"chunks": 2}, nil), 200)
+	before, _ := n.Recordings(ctx, a.id)
+	if _, err := n.db.Exec(ctx, `DELETE FROM examsite_recordings`); err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	n.Close()
+	n2 := openNode(t, n.opt.DataDir, Options{Site: fx.Package.Site.Code})
+	after, _ := n2.Recordings(ctx, a.id)
+	if after["s2i1"].SHA256 == "" || after["s2i1"].SHA256 != before["s2i1"].SHA256 {
+		t.Fatalf("recording not repaired: %+v", after)
+	}
+}
