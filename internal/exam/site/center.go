@@ -346,7 +346,7 @@ func (n *Node) Run(ctx context.Context) error {
 	registered := n.opt.Center == ""
 	var nextSync, nextKey time.Time
 	syncTries, keyTries := 0, 0
-	tick := time.NewTicker(500 * time.Millisecond)
+	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		now := n.opt.Now()

@@ -575,14 +575,37 @@ func (n *Node) hCheck(w http.ResponseWriter, r *http.Request) error {
 	for _, c := range p.Candidates {
 		names[c.Number] = c.Name
 	}
-	var out []CheckRow
+	gaps := map[string]string{}
+	rows, err := n.db.Query(r.Context(), `SELECT r.sha256, r.gaps FROM examsite_recordings r
+		JOIN examsite_attempts a ON a.id = r.attempt WHERE a.session = ? AND r.gaps <> ''`, m.Session)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var sum, g string
+		if rows.Scan(&sum, &g) == nil {
+			gaps[sum] = g
+		}
+	}
+	rows.Close()
+	out := []CheckRow{}
 	for _, c := range m.Candidates {
+		op := n.paperOf(m.Session, c.Variant)
+		if op == nil {
+			continue
+		}
+		byItem := map[string]bundle.Answer{}
 		for _, a := range c.Answers {
-			if a.Choice != nil {
+			byItem[a.Item] = a
+		}
+		for _, it := range op.order {
+			if !it.Type.Spoken() {
 				continue
 			}
+			a := byItem[it.ID]
 			out = append(out, CheckRow{Number: c.Number, Name: names[c.Number], Room: c.Room, Seat: c.Seat, Status: c.Status,
-				Item: a.Item, Recorded: a.Recording != "", DurationMs: a.DurationMs, SpeechMs: a.SpeechMs, Silent: a.Silent})
+				Item: it.ID, Recorded: a.Recording != "", DurationMs: a.DurationMs, SpeechMs: a.SpeechMs, Silent: a.Silent,
+				Gaps: gaps[a.Recording]})
 		}
 	}
 	return ok(w, map[string]any{"rows": out})

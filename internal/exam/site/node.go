@@ -445,7 +445,7 @@ func (n *Node) LoadFolder(ctx context.Context, dir string) (*bundle.SitePackage,
 func (n *Node) refresh(ctx context.Context) error {
 	var doc string
 	var rev int64
-	err := n.db.QueryRow(ctx, `SELECT revision, doc FROM examsite_packages ORDER BY revision DESC LIMIT 1`).Scan(&rev, &doc)
+	err := n.db.QueryRow(ctx, `SELECT revision FROM examsite_packages ORDER BY revision DESC LIMIT 1`).Scan(&rev)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
@@ -453,6 +453,9 @@ func (n *Node) refresh(ctx context.Context) error {
 		return err
 	}
 	if cur := n.Package(); cur == nil || cur.Revision != rev {
+		if err := n.db.QueryRow(ctx, `SELECT doc FROM examsite_packages WHERE revision = ?`, rev).Scan(&doc); err != nil {
+			return err
+		}
 		var p bundle.SitePackage
 		if err := json.Unmarshal([]byte(doc), &p); err != nil {
 			return err

@@ -364,6 +364,16 @@ func TestConsole(t *testing.T) {
 	if !bytes.Contains(r.Body, []byte(`"room_state":"paused"`)) {
 		t.Fatalf("client not told of the pause: %s", r.Body)
 	}
+	// The end-of-session check lists every candidate × spoken item.
+	r = c.do("GET", "/console/api/sessions/S1/check", nil, nil)
+	must(t, r, 200)
+	var check struct {
+		Rows []CheckRow `json:"rows"`
+	}
+	json.Unmarshal(r.Body, &check)
+	if len(check.Rows) != 4*2 || check.Rows[0].Recorded || check.Rows[0].Item != "s2i1" {
+		t.Fatalf("check rows: %+v", check.Rows)
+	}
 	// Pages render in Chinese.
 	res, _ = hc.Get(srv.URL + "/console")
 	page := new(bytes.Buffer)

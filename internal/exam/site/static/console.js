@@ -140,13 +140,13 @@
     for (const h of [T('exam.site.seat'), '', '', T('exam.site.item'), T('exam.site.duration'), '']) head.appendChild(el('th', '', h));
     table.appendChild(head);
     for (const r of data.rows || []) {
-      const tr = el('tr', r.silent || !r.recorded ? 'bad' : '');
+      const tr = el('tr', r.silent || r.gaps || !r.recorded ? 'bad' : '');
       tr.appendChild(el('td', '', r.room + '-' + r.seat));
       tr.appendChild(el('td', '', r.number));
       tr.appendChild(el('td', '', r.name + ' (' + T('exam.site.st_' + r.status) + ')'));
       tr.appendChild(el('td', '', r.item));
       tr.appendChild(el('td', '', r.recorded ? (r.duration_ms / 1000).toFixed(1) + ' s' : T('exam.site.no_recording')));
-      tr.appendChild(el('td', '', r.silent ? T('exam.site.silent') : ''));
+      tr.appendChild(el('td', '', [r.silent ? T('exam.site.silent') : '', r.gaps ? T('exam.site.gaps') + ' ' + r.gaps : ''].filter(Boolean).join(' · ')));
       table.appendChild(tr);
     }
     box.appendChild(table);
