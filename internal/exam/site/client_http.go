@@ -227,7 +227,16 @@ func (n *Node) hChunk(w http.ResponseWriter, r *http.Request) error {
 	if !hashRE.MatchString(want) {
 		return fail(http.StatusBadRequest, "exam.site.bad_hash")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxChunkBytes))
+	var body []byte
+	if cl := r.ContentLength; cl > MaxChunkBytes {
+		return fail(http.StatusRequestEntityTooLarge, "exam.site.chunk_too_large", MaxChunkBytes)
+	} else if cl >= 0 {
+		// Sized once: no growing and copying per chunk.
+		body = make([]byte, cl)
+		_, err = io.ReadFull(r.Body, body)
+	} else {
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, MaxChunkBytes))
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
