@@ -76,10 +76,28 @@ func (n *Node) staff(username string) *bundle.Staff {
 
 // StaffLogin checks a proctor's password and opens a console session.
 func (n *Node) StaffLogin(ctx context.Context, username, password string) (string, error) {
+	now := n.opt.Now()
+	n.cacheMu.Lock()
+	f := n.fails[username]
+	n.cacheMu.Unlock()
+	if f.until.After(now) {
+		return "", fail(http.StatusTooManyRequests, "exam.site.too_many_tries")
+	}
 	s := n.staff(username)
 	if s == nil || !checkPassword(s.PasswordHash, password) {
+		// Five wrong passwords in a row lock the name for a minute.
+		n.cacheMu.Lock()
+		f.count++
+		if f.count >= 5 {
+			f = failures{until: now.Add(time.Minute)}
+		}
+		n.fails[username] = f
+		n.cacheMu.Unlock()
 		return "", fail(http.StatusUnauthorized, "exam.site.bad_login")
 	}
+	n.cacheMu.Lock()
+	delete(n.fails, username)
+	n.cacheMu.Unlock()
 	tok, th := newToken()
 	_, err := n.db.Exec(ctx, `INSERT INTO examsite_staff_sessions (token_hash, username, expires_at) VALUES (?, ?, ?)`,
 		th, username, n.opt.Now().Add(14*time.Hour).UnixMilli())
@@ -135,7 +153,8 @@ func (n *Node) loginPost(w http.ResponseWriter, r *http.Request) error {
 	}
 	tok, err := n.StaffLogin(r.Context(), r.PostFormValue("username"), r.PostFormValue("password"))
 	if err != nil {
-		return n.render(w, r, http.StatusUnauthorized, "login", map[string]any{"Error": "exam.site.bad_login"})
+		e := toErr(err)
+		return n.render(w, r, e.Status, "login", map[string]any{"Error": e.Code})
 	}
 	http.SetCookie(w, &http.Cookie{Name: staffCookie, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: r.TLS != nil, MaxAge: 14 * 3600})

@@ -13,6 +13,7 @@ func Messages() web.Catalog {
 		"exam.site.sign_in":             {"登录", "Sign in"},
 		"exam.site.sign_out":            {"退出", "Sign out"},
 		"exam.site.bad_login":           {"用户名或密码不正确", "Wrong user name or password"},
+		"exam.site.too_many_tries":      {"密码错误次数过多，请一分钟后再试", "Too many wrong passwords: try again in a minute"},
 		"exam.site.sign_in_first":       {"请先登录监考台", "Sign in to the console first"},
 		"exam.site.chief_only":          {"只有主考可以进行此操作", "Only the chief proctor may do this"},
 		"exam.site.internal":            {"考点服务内部错误，请联系技术人员", "Internal error of the site node: call the technician"},

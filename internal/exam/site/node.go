@@ -85,6 +85,12 @@ type Node struct {
 	cacheMu sync.Mutex
 	holders map[string]holder
 	items   map[itemKey]itemRow
+	fails   map[string]failures // console sign-in failures by user name
+}
+
+type failures struct {
+	count int
+	until time.Time
 }
 
 type holder struct{ tokenHash, session, number string }
@@ -149,7 +155,8 @@ func Open(ctx context.Context, opt Options) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{opt: opt, fs: opt.FS, papers: map[string]map[string]*openPaper{}, seen: map[string]time.Time{},
-		alarms: map[string]Alarm{}, holders: map[string]holder{}, items: map[itemKey]itemRow{}}
+		alarms: map[string]Alarm{}, holders: map[string]holder{}, items: map[itemKey]itemRow{},
+		fails: map[string]failures{}}
 	tr, err := web.NewTranslator(web.Messages(), Messages())
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -382,6 +383,18 @@ func TestConsole(t *testing.T) {
 	if !strings.Contains(page.String(), "考务监控台") || strings.Contains(page.String(), "<script>") {
 		t.Fatalf("console page: %s", page.String()[:200])
 	}
+	// Five wrong passwords lock the name for a minute.
+	for i := range 6 {
+		res, _ := hc.PostForm(srv.URL+"/console/login", url.Values{"username": {"proctor"}, "password": {"nope"}})
+		res.Body.Close()
+		want := 401
+		if i == 5 {
+			want = 429
+		}
+		if res.StatusCode != want {
+			t.Fatalf("wrong password %d: %d, want %d", i+1, res.StatusCode, want)
+		}
+	}
 	// Unsigned console API → 401.
 	anon := &client{t: t, base: srv.URL}
 	mustCode(t, anon.do("GET", "/console/api/overview", nil, nil), 401, "exam.site.sign_in_first")
@@ -572,5 +585,34 @@ func TestRepairAtStart(t *testing.T) {
 	after, _ := n2.Recordings(ctx, a.id)
 	if after["s2i1"].SHA256 == "" || after["s2i1"].SHA256 != before["s2i1"].SHA256 {
 		t.Fatalf("recording not repaired: %+v", after)
+	}
+}
+
+// TestMessageKeys: every key the templates, the console script's strings
+// and the handlers name exists in both languages.
+func TestMessageKeys(t *testing.T) {
+	cat := Messages()
+	keyRE := regexp.MustCompile(`"(exam\.site\.[a-z_0-9]+)"`)
+	checked := 0
+	for _, dir := range []string{"templates", "."} {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.*"))
+		for _, f := range files {
+			if !strings.HasSuffix(f, ".html") && !(strings.HasSuffix(f, ".go") && !strings.HasSuffix(f, "_test.go")) {
+				continue
+			}
+			b, _ := os.ReadFile(f)
+			for _, m := range keyRE.FindAllStringSubmatch(string(b), -1) {
+				checked++
+				if m[1] == "exam.site.internal" || m[1] == "exam.site.alarm_" {
+					continue
+				}
+				if _, ok := cat[m[1]]; !ok {
+					t.Errorf("%s names %q, which the catalog lacks", f, m[1])
+				}
+			}
+		}
+	}
+	if checked < 60 {
+		t.Fatalf("only %d keys found", checked)
 	}
 }
