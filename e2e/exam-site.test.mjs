@@ -177,7 +177,7 @@ describe('exam site node: candidate answers through an outage and a browser rest
     // s2i1 ran its whole answer time through the outage; s2i2 lost at most
     // the partial second that was not yet stored when the browser closed.
     assert.ok(s1.ms >= (ANSWER_SEC - 1) * 1000 && s1.ms <= (ANSWER_SEC + 1) * 1000, `s2i1 is ${s1.ms} ms`);
-    assert.ok(s2.ms >= (ANSWER_SEC - 2) * 1000 && s2.ms <= (ANSWER_SEC + 1) * 1000, `s2i2 is ${s2.ms} ms`);
+    assert.ok(s2.ms >= (ANSWER_SEC - 2) * 1000 && s2.ms <= ANSWER_SEC * 1000 + 500, `s2i2 is ${s2.ms} ms`);
     console.log(`recordings: s2i1 ${Math.round(s1.ms)} ms rms ${Math.round(s1.rms)}; s2i2 ${Math.round(s2.ms)} ms rms ${Math.round(s2.rms)}`);
     assert.ok(s1.rms > 200, `s2i1 rms ${s1.rms}`);
     assert.ok(s2.rms > 200, `s2i2 rms ${s2.rms}`);

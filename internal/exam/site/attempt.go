@@ -308,7 +308,16 @@ func (n *Node) view(ctx context.Context, a *Attempt) (*AttemptView, error) {
 	if op := n.paperOf(a.Session, c.Variant); op != nil {
 		v.PaperOpen = true
 		if a.Pos < len(op.order) {
-			v.Item = op.order[a.Pos].ID
+			it := op.order[a.Pos]
+			v.Item = it.ID
+			if a.Phase == "answer" && it.Type.Spoken() {
+				// The last heartbeat may be up to one beat old: what was
+				// recorded bounds the answer time left more tightly.
+				recorded := n.chunk.Bytes(a.ID, it.ID) * 1000 / (2 * SampleRate)
+				if left := int64(it.AnswerSec)*1000 - recorded; left < a.RemainingMs {
+					a.RemainingMs = max(left, 0)
+				}
+			}
 		}
 	}
 	rows, err := n.db.Query(ctx, `SELECT item, state, choice FROM examsite_items WHERE attempt = ?`, a.ID)

@@ -532,6 +532,17 @@ func (l *ChunkLog) Seqs(attempt, item string) []uint32 {
 	return out
 }
 
+// Bytes is the total size of an item's stored chunks.
+func (l *ChunkLog) Bytes(attempt, item string) int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var n int64
+	for _, loc := range l.index[itemKey{attempt, item}] {
+		n += int64(loc.n)
+	}
+	return n
+}
+
 // Read returns a stored chunk, verified against its SHA-256.
 func (l *ChunkLog) Read(k ChunkKey) ([]byte, error) {
 	l.mu.RLock()

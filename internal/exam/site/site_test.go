@@ -278,6 +278,10 @@ func TestCandidateFlow(t *testing.T) {
 		t.Fatalf("remaining grew to %d", v.Attempt.RemainingMs)
 	}
 	must(t, sp.chunk("s2i2", 1, speech(1)), 200)
+	// Two seconds recorded of three: one left, though the last beat said two.
+	if v := sp.view(); v.Attempt.RemainingMs != 1000 {
+		t.Fatalf("remaining %d after 2 s recorded, want 1000", v.Attempt.RemainingMs)
+	}
 	must(t, sp.do("POST", sp.att("/items/s2i2/close"), map[string]any{"chunks": 2}, nil), 200)
 	must(t, sp.do("POST", sp.att("/finish"), map[string]any{}, nil), 200)
 
