@@ -42,7 +42,7 @@ func TestSiteCommands(t *testing.T) {
 	if o, errOut, code := run(t, env, "site", "export", "--session", "S1", "--out", out, "--end", "--data", data); code != 0 || !strings.Contains(o, "4 candidates") {
 		t.Fatalf("export: %d %q %q", code, o, errOut)
 	}
-	if _, err := os.Stat(filepath.Join(out, "manifest.json")); err != nil {
+	if _, err := os.Stat(filepath.Join(out, "signed.json")); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -186,7 +186,7 @@ func (n *Node) recordingFile(ctx context.Context, sum string) (string, error) {
 }
 
 // Export writes a session's answer package to a folder (a removable
-// disk): DIR/manifest.json (the signed manifest) and DIR/files/<sha256>
+// disk): DIR/signed.json (the signed manifest) and DIR/files/<sha256>
 // for every recording, each synced.
 func (n *Node) Export(ctx context.Context, session, dir string) (*bundle.AnswerManifest, error) {
 	var doc string
@@ -224,7 +224,7 @@ func (n *Node) Export(ctx context.Context, session, dir string) (*bundle.AnswerM
 			return nil, err
 		}
 	}
-	if err := writeFileSync(OSFS{}, filepath.Join(dir, "manifest.json"), []byte(doc), 0o644); err != nil {
+	if err := writeFileSync(OSFS{}, filepath.Join(dir, "signed.json"), []byte(doc), 0o644); err != nil {
 		return nil, err
 	}
 	return m, nil

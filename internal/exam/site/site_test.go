@@ -536,7 +536,7 @@ func TestAnswerUploadRetries(t *testing.T) {
 			t.Fatalf("export lacks %s", s)
 		}
 	}
-	eb, _ := os.ReadFile(filepath.Join(out, "manifest.json"))
+	eb, _ := os.ReadFile(filepath.Join(out, "signed.json"))
 	var es bundle.Signed
 	json.Unmarshal(eb, &es)
 	if _, err := bundle.Verify(n.PublicKey(), es); err != nil {
