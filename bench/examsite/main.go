@@ -1,6 +1,7 @@
 // Command examsite measures the exam site node's chunk write path: -c
 // candidates each send one ~1 s chunk (16 kHz 16-bit PCM, 32,000 bytes) a
-// second to a real `jnedu site` process for -d, and the tool reports the
+// second (and a heartbeat every two seconds, as the client does) to a real
+// `jnedu site` process for -d, and the tool reports the
 // acknowledgement latency (request sent → 200 read) percentiles. Baseline,
 // in the same run and the same filesystem as the node's data folder: the
 // latency of one 32 KiB write + fdatasync.
@@ -141,7 +142,19 @@ func main() {
 					errs++
 				}
 				mu.Unlock()
-				time.Sleep(time.Second - el)
+				if seq%2 == 1 {
+					// The client's heartbeat, every 2 s (a database write).
+					hb := map[string]any{"item": "s2i1", "phase": "answer", "remaining_ms": 600000 - seq*1000}
+					b, _ := json.Marshal(hb)
+					req, _ := http.NewRequest("POST", url+"/client/api/attempts/"+cd.attempt+"/heartbeat", bytes.NewReader(b))
+					req.Header.Set("Authorization", "Bearer "+cd.token)
+					req.Header.Set("Content-Type", "application/json")
+					if res, err := hc.Do(req); err == nil {
+						io.Copy(io.Discard, res.Body)
+						res.Body.Close()
+					}
+				}
+				time.Sleep(time.Second - time.Since(t0))
 			}
 		}()
 	}

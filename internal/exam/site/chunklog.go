@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // The chunk log is where recorded audio lands first: an append-only log of
@@ -442,9 +443,13 @@ func (l *ChunkLog) commit(batch []*appendReq) {
 		buf = append(buf, p.req.data...)
 		p.loc = chunkLoc{seg: l.curID, off: off + int64(start) + headerLen, n: uint32(len(p.req.data)), sum: p.req.sum}
 	}
+	start := time.Now()
 	_, err := l.cur.WriteAt(buf, off)
 	if err == nil {
 		err = l.cur.Datasync()
+	}
+	if d := time.Since(start); d > 250*time.Millisecond {
+		l.opt.Log.Warn("chunk log: slow write and sync (the disk is slow or busy)", "ms", d.Milliseconds(), "bytes", len(buf), "chunks", len(todo))
 	}
 	if err != nil {
 		// Nothing of this batch is acknowledged. Cut the partial write
