@@ -443,6 +443,9 @@ func (n *Node) OpenItem(ctx context.Context, a *Attempt, item string) error {
 	if a.State == StateAbsent || a.State == StateAbnormal {
 		return fail(http.StatusConflict, "exam.site.attempt_closed")
 	}
+	if n.roomState(ctx, a.Session, a.Room) == RoomWaiting {
+		return fail(http.StatusConflict, "exam.site.room_not_started")
+	}
 	opened := false
 	err = n.db.InTx(ctx, func(tx *db.Tx) error {
 		row, err := n.itemRow(ctx, tx, a.ID, item)

@@ -346,7 +346,7 @@ func (n *Node) Run(ctx context.Context) error {
 	registered := n.opt.Center == ""
 	var nextSync, nextKey time.Time
 	syncTries, keyTries := 0, 0
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(min(time.Second, n.opt.KeyPoll))
 	defer tick.Stop()
 	for {
 		now := n.opt.Now()
@@ -373,7 +373,7 @@ func (n *Node) Run(ctx context.Context) error {
 			}
 		}
 		if n.opt.Center != "" && !now.Before(nextKey) {
-			nextKey = now.Add(3 * time.Second)
+			nextKey = now.Add(n.opt.KeyPoll)
 			if p := n.Package(); p != nil {
 				for _, s := range p.Sessions {
 					if n.hasPapers(s.Code) || now.UnixMilli() < s.StartsAt-n.opt.KeyLead.Milliseconds() || now.UnixMilli() > s.EndsAt {

@@ -51,6 +51,9 @@ type Options struct {
 	// KeyLead is how long before a session starts the node asks the center
 	// for its key (default 30 min).
 	KeyLead time.Duration
+	// KeyPoll is how often the center is asked for a key not yet
+	// released (default 3 s).
+	KeyPoll time.Duration
 	// Retry bounds the backoff of downloads, key polls and uploads.
 	RetryMin, RetryMax time.Duration
 	HTTP               *http.Client
@@ -135,6 +138,9 @@ func Open(ctx context.Context, opt Options) (*Node, error) {
 	}
 	if opt.KeyLead <= 0 {
 		opt.KeyLead = 30 * time.Minute
+	}
+	if opt.KeyPoll <= 0 {
+		opt.KeyPoll = 3 * time.Second
 	}
 	if opt.RetryMin <= 0 {
 		opt.RetryMin = 2 * time.Second

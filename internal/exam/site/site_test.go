@@ -192,6 +192,7 @@ func TestCandidateFlow(t *testing.T) {
 	must(t, a.do("POST", a.att("/confirm"), map[string]any{}, nil), 200)
 	must(t, a.do("POST", a.att("/device"), map[string]any{"ok": true, "level": 0.3}, nil), 200)
 	mustCode(t, a.do("GET", a.att("/paper"), nil, nil), 409, "exam.site.room_not_started")
+	mustCode(t, a.do("POST", a.att("/items/s1i1/open"), map[string]any{}, nil), 409, "exam.site.room_not_started")
 	if err := n.SetRoom(ctx, "S1", "01", "start"); err != nil {
 		t.Fatal(err)
 	}
@@ -619,4 +620,39 @@ func TestMessageKeys(t *testing.T) {
 	if checked < 60 {
 		t.Fatalf("only %d keys found", checked)
 	}
+}
+
+// TestOnlineStart: a node started with a center registers, downloads the
+// package and its files, asks for the session key until the center
+// releases it, and opens the papers — all in its background loop.
+func TestOnlineStart(t *testing.T) {
+	fx := buildFixture(t, sitefixture.Options{})
+	c := newCenter(t, fx)
+	n := openNode(t, t.TempDir(), Options{Center: c.srv.URL, Site: fx.Package.Site.Code, Token: c.token, KeyPoll: 20 * time.Millisecond})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { n.Run(ctx); close(done) }()
+	defer func() { stop(); <-done }()
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	wait("the package", func() bool { return n.Package() != nil })
+	c.mu.Lock()
+	registered := bytes.Equal(c.pub, n.PublicKey())
+	c.mu.Unlock()
+	if !registered {
+		t.Fatal("the node did not register its key")
+	}
+	// Key requests are answered 409 until the release.
+	wait("key requests", func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.requests > 6 })
+	if n.hasPapers("S1") {
+		t.Fatal("papers open before the key was released")
+	}
+	c.set(func(c *fakeCenter) { c.released = true })
+	wait("the papers", func() bool { return n.hasPapers("S1") })
 }
