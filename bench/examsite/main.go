@@ -54,9 +54,12 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	if !*keep {
-		defer os.RemoveAll(tmp)
+	cleanup = func() {
+		if !*keep {
+			os.RemoveAll(tmp)
+		}
 	}
+	defer func() { cleanup() }()
 	bin := filepath.Join(tmp, "jnedu")
 	run("go", "build", "-o", bin, "./cmd/jnedu")
 	fx, err := sitefixture.Build(sitefixture.Options{Candidates: *c, Seats: *c, AnswerSec: 600})
@@ -81,7 +84,12 @@ func main() {
 	if err := cmd.Start(); err != nil {
 		fail(err)
 	}
-	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	removeTmp := cleanup
+	cleanup = func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		removeTmp()
+	}
 	url := ""
 	sc := bufio.NewScanner(out)
 	re := regexp.MustCompile(`http://127\.0\.0\.1:\d+`)
@@ -242,7 +250,12 @@ func run(name string, args ...string) {
 	}
 }
 
+// cleanup stops the node and removes the folder; fail runs it too, since
+// os.Exit skips deferred calls.
+var cleanup = func() {}
+
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "bench/examsite:", err)
+	cleanup()
 	os.Exit(1)
 }
