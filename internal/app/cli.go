@@ -35,7 +35,8 @@ Commands:
   user      manage users: user create | user passwd | user list
   share     campus videos: share import -owner USER FILE... | share stats
   roster    student-status data: roster import [-dry-run] [-format auto|csv|oneroster] FILE
-  exam      exams: exam import-answers -user USER DIR (an answer package from a removable disk)
+  exam      exams: exam import-answers -user USER DIR (an answer package from a removable disk) |
+            exam simulate -site URL -proctor USER (play candidates against a site node; JSON report)
   site      exam site node (考点): site --center URL --site CODE --token T | site load DIR |
             site key --session S | site export --session S --out DIR
   backup    write a consistent backup of the database and blobs (safe while serve runs)

@@ -11,10 +11,15 @@ import (
 
 // cmdExam runs the exam commands.
 func cmdExam(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	if len(args) > 0 && args[0] == "import-answers" {
-		return cmdExamImportAnswers(ctx, args[1:], stdout, stderr, getenv)
+	if len(args) > 0 {
+		switch args[0] {
+		case "import-answers":
+			return cmdExamImportAnswers(ctx, args[1:], stdout, stderr, getenv)
+		case "simulate":
+			return cmdExamSimulate(ctx, args[1:], stdout, stderr, getenv)
+		}
 	}
-	return errors.New("usage: jnedu exam import-answers -user USER DIR")
+	return errors.New("usage: jnedu exam import-answers -user USER DIR | jnedu exam simulate -site URL ...")
 }
 
 // cmdExamImportAnswers takes in an answer package a site node exported to
