@@ -24,6 +24,7 @@ import (
 	"jnedu/internal/platform/web"
 	"jnedu/internal/roster"
 	"jnedu/internal/share"
+	"jnedu/internal/speech"
 )
 
 // Version is set at build time with -ldflags "-X jnedu/internal/app.Version=...".
@@ -42,6 +43,7 @@ type App struct {
 	Share    *share.Service
 	Roster   *roster.Service
 	Marking  *marking.Service
+	Speech   *speech.Service
 	Routes   *web.Routes
 	Handler  http.Handler
 	Metrics  *web.Metrics
@@ -108,6 +110,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	a.Share = share.NewService(d, blobs, a.Bus, nil, log, opt.Now)
 	proc := share.NewProcessor(a.Share, a.Jobs, share.ProcessConfig{WorkDir: filepath.Join(cfg.DataDir, "work", "share"),
 		KeepOriginal: cfg.VideoKeepOriginal, Concurrency: cfg.VideoWorkers, Preset: cfg.VideoPreset})
+
+	// Speech scoring jobs run here too (one at a time; `jnedu worker
+	// speech` adds machines); the model loads with the first job.
+	a.Speech = speech.NewService(d, blobs, a.Bus, a.Jobs, func() (*speech.Scorer, error) {
+		sc, _, err := newSpeechScorer("", 1)
+		return sc, err
+	}, log)
+	a.Speech.HandleJobs(1)
 
 	tr, err := web.NewTranslator(web.Messages(), identity.Messages(), share.Messages(), marking.Messages(), roster.Messages(), systemMessages())
 	if err != nil {

@@ -39,6 +39,8 @@ Commands:
             exam simulate -site URL -proctor USER (play candidates against a site node; JSON report)
   site      exam site node (考点): site --center URL --site CODE --token T | site load DIR |
             site key --session S | site export --session S --out DIR
+  speech    speech scoring: speech score | speech eval DIR | speech fit DIR -o FILE
+  worker    run background workers only: worker speech
   backup    write a consistent backup of the database and blobs (safe while serve runs)
   restore   restore a backup into the configured database and data folder (stop serve first)
   version   print the version
@@ -76,6 +78,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		err = cmdExam(ctx, rest, stdout, stderr, getenv)
 	case "site":
 		err = cmdSite(ctx, rest, stdout, stderr, getenv)
+	case "speech":
+		err = cmdSpeech(ctx, rest, stdout, stderr, getenv)
+	case "worker":
+		err = cmdWorker(ctx, rest, stdout, stderr, getenv)
 	case "backup":
 		err = cmdBackup(ctx, rest, stdout, stderr, getenv)
 	case "restore":

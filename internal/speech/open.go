@@ -1,0 +1,190 @@
+package speech
+
+import (
+	"context"
+	"math"
+	"sort"
+	"strings"
+)
+
+// Open answers are not transcribed freely (recognition of learner speech
+// without a grammar is unusable): the recording is decoded with a grammar
+// that loops over the key points' phrases, their variants and the words
+// of the reference answers, with a weak phone-loop garbage model for
+// everything else. A key point counts when one of its phrases is found,
+// with a goodness of pronunciation a listener would accept. Pronunciation
+// and fluency are measured on the words found, as for reading aloud.
+
+type spotPhrase struct {
+	words []string
+	kp    int // key point index, or -1 for a reference answer word
+	text  string
+}
+
+func (s *Scorer) scoreOpen(ctx context.Context, au Audio, lv level, req Request, res Result) (Result, error) {
+	var phrases []spotPhrase
+	seen := map[string]bool{}
+	add := func(text string, kp int) {
+		var ws []string
+		for _, w := range tokenize(text, s.rec) {
+			if w.Guess {
+				return // the spotter uses lexicon words only
+			}
+			ws = append(ws, strings.ToLower(w.Text))
+		}
+		key := strings.Join(ws, " ")
+		if len(ws) == 0 || seen[key] && kp < 0 {
+			return
+		}
+		seen[key] = true
+		phrases = append(phrases, spotPhrase{words: ws, kp: kp, text: text})
+	}
+	for i, k := range req.KeyPoints {
+		add(k.Text, i)
+		for _, v := range k.Variants {
+			add(v, i)
+		}
+	}
+	for _, ans := range req.ReferenceAnswers {
+		for _, w := range tokenize(ans, s.rec) {
+			if !w.Guess {
+				add(w.Text, -1)
+			}
+		}
+	}
+	res.KeyPoints = make([]KeyPointResult, len(req.KeyPoints))
+	for i, k := range req.KeyPoints {
+		res.KeyPoints[i] = KeyPointResult{Text: k.Text}
+	}
+	if len(phrases) == 0 {
+		res.flag(FlagLowConfidence)
+		res.Note = "no key point or answer word is in the lexicon"
+		return res, nil
+	}
+	grammar := make([][]string, len(phrases))
+	for i, p := range phrases {
+		grammar[i] = p.words
+	}
+	segs, err := s.rec.Spot(ctx, au.PCM, grammar)
+	if err != nil {
+		return Result{}, err
+	}
+	// Find each phrase's words in order in the decoded words, accepting
+	// a match whose words score as said.
+	var heardWords []Segment
+	for _, sg := range segs {
+		if sg.Frames() > 0 && sg.Score/float64(sg.Frames()) > okWordGOP {
+			heardWords = append(heardWords, sg)
+		}
+	}
+	for _, p := range phrases {
+		if p.kp < 0 || res.KeyPoints[p.kp].Found {
+			continue
+		}
+		if at := findPhrase(segs, p.words); at >= 0 {
+			var sc float64
+			var n int
+			for _, sg := range segs[at : at+len(p.words)] {
+				sc += sg.Score
+				n += sg.Frames()
+			}
+			if n > 0 && sc/float64(n) > okWordGOP {
+				kr := &res.KeyPoints[p.kp]
+				kr.Found, kr.Heard = true, p.text
+				kr.Start = round(float64(segs[at].From)/FrameRate, 2)
+				kr.Points = req.KeyPoints[p.kp].Points
+			}
+		}
+	}
+	var got, full float64
+	for i, k := range req.KeyPoints {
+		full += k.Points
+		got += res.KeyPoints[i].Points
+	}
+	// Content: the key points' points (capped at the item's full mark);
+	// without key points, the share of a reference answer's words heard.
+	var content float64
+	switch {
+	case len(req.KeyPoints) > 0 && full > 0:
+		res.Points = math.Min(got, res.MaxPoints)
+		content = res.Points / res.MaxPoints
+		res.Completeness = got / full
+	default:
+		best := 0.0
+		heard := map[string]bool{}
+		for _, w := range heardWords {
+			heard[w.Label] = true
+		}
+		for _, ans := range req.ReferenceAnswers {
+			ws := tokenize(ans, s.rec)
+			n := 0
+			for _, w := range ws {
+				if heard[strings.ToLower(w.Text)] {
+					n++
+				}
+			}
+			if len(ws) > 0 {
+				best = math.Max(best, float64(n)/float64(len(ws)))
+			}
+		}
+		res.Completeness = best
+		content = best
+		res.Points = best * res.MaxPoints
+	}
+	// Delivery: align what was heard and measure it like reading aloud.
+	if len(heardWords) > 0 {
+		var words []refWord
+		for _, w := range heardWords {
+			words = append(words, refWord{Text: w.Label, Prons: s.rec.Pronounce(w.Label)})
+		}
+		a, err := analyze(ctx, s.rec, au.PCM, words)
+		if err != nil {
+			return Result{}, err
+		}
+		sc, far := s.model.predict(a.Features)
+		res.Accuracy, res.Fluency, res.Prosodic = sc["accuracy"], sc["fluency"], sc["prosodic"]
+		res.Timing = timing(a)
+		for _, w := range a.Words {
+			res.Words = append(res.Words, Word{Text: w.Text, Accuracy: round(s.model.wordAccuracy(w), 1),
+				Start: round(float64(w.From)/FrameRate, 2), End: round(float64(w.To)/FrameRate, 2)})
+		}
+		if far {
+			res.flag(FlagLowConfidence)
+		}
+	}
+	// The total weighs content first, then delivery.
+	res.Total = 10 * content * (0.7 + 0.3*(res.Accuracy+res.Fluency)/20)
+	if lv.SNR < 8 {
+		return s.noSpeech(res, "no speech: steady noise"), nil
+	}
+	if lv.SNR < 20 {
+		res.flag(FlagTooNoisy)
+	}
+	if len(heardWords) == 0 {
+		res.flag(FlagWrongText)
+	}
+	res.Confidence = round(math.Max(0, math.Min(1, (lv.SNR-10)/15)), 2)
+	if res.Confidence < 0.5 {
+		res.flag(FlagLowConfidence)
+	}
+	sort.SliceStable(res.Words, func(i, j int) bool { return res.Words[i].Start < res.Words[j].Start })
+	roundResult(&res)
+	return res, nil
+}
+
+// findPhrase returns where words occur consecutively in segs, or -1.
+func findPhrase(segs []Segment, words []string) int {
+	for i := 0; i+len(words) <= len(segs); i++ {
+		ok := true
+		for j, w := range words {
+			if segs[i+j].Label != w {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,75 @@
+package speech
+
+import "context"
+
+// FrameRate is the recognizer's frames per second (10 ms frames).
+const FrameRate = 100
+
+// SampleRate is the rate of the PCM given to a Recognizer.
+const SampleRate = 16000
+
+// Pron is one pronunciation: ARPAbet phones without stress marks ("DH", "AH").
+type Pron []string
+
+// AlignWord is one word of a forced alignment with its pronunciations; the
+// recognizer picks the one that fits the audio best.
+type AlignWord struct {
+	Text  string
+	Prons []Pron
+}
+
+// Segment is a stretch of frames the recognizer labelled.
+type Segment struct {
+	// Label is a phone ("AH"), SilLabel, a filler ("+NSN+"), or for word
+	// segments of Spot, the word.
+	Label string
+	// Word is the index of the word (of Align's words) the phone belongs
+	// to, or -1 for silence and fillers. Spot sets it to -1.
+	Word int
+	// From and To are frames, To exclusive.
+	From, To int
+	// Score is the acoustic log-likelihood over the segment, in nats (up
+	// to the recognizer's own scaling: only differences between Align and
+	// PhoneLoop over the same frames mean anything).
+	Score float64
+}
+
+// Frames is the segment's length in frames.
+func (s Segment) Frames() int { return s.To - s.From }
+
+// SilLabel labels silence segments.
+const SilLabel = "SIL"
+
+// Recognizer is the acoustic engine under the scoring. The scoring only
+// needs forced alignment, a free phone loop (the denominator of the
+// goodness of pronunciation) and grammar-constrained spotting, so a
+// stronger acoustic model can replace PocketSphinx behind this interface.
+//
+// Implementations are safe for concurrent use.
+type Recognizer interface {
+	// Align forces 16 kHz mono pcm through words in order, with optional
+	// silence or noise between them, and returns phone segments (Word set)
+	// plus silence and filler segments, in time order. When the search
+	// cannot reach the end of the words, the phones it did reach are
+	// returned and the later words have none.
+	Align(ctx context.Context, pcm []int16, words []AlignWord) ([]Segment, error)
+	// PhoneLoop decodes pcm as a free loop of context-independent phones.
+	PhoneLoop(ctx context.Context, pcm []int16) ([]Segment, error)
+	// Spot decodes pcm with a grammar that loops over the given phrases
+	// (word sequences, spelt with words Pronounce knows) and a weak
+	// phone-loop garbage model; it returns the phrases' word segments, in
+	// time order, each Label a word of the phrases.
+	Spot(ctx context.Context, pcm []int16, phrases [][]string) ([]Segment, error)
+	// Pronounce returns a word's pronunciations from the lexicon (nil for
+	// a word it does not know). Words are matched case-insensitively.
+	Pronounce(word string) []Pron
+	// Info names the engine and its model, recorded with every result.
+	Info() EngineInfo
+}
+
+// EngineInfo names the recognizer and the scoring model behind a result.
+type EngineInfo struct {
+	Name         string `json:"name"`
+	Model        string `json:"model"`
+	ScoringModel string `json:"scoring_model"`
+}
