@@ -29,6 +29,10 @@ const speechUsage = `usage:
 // newSpeechScorer starts the recognizer and the scorer; the caller closes
 // the engine.
 func newSpeechScorer(modelFile string, decoders int) (*speech.Scorer, *sphinx.Engine, error) {
+	return newSpeechScorerOpt(modelFile, decoders, false)
+}
+
+func newSpeechScorerOpt(modelFile string, decoders int, measureOnly bool) (*speech.Scorer, *sphinx.Engine, error) {
 	eng, err := sphinx.New(sphinx.Config{Decoders: decoders})
 	if err != nil {
 		return nil, nil, err
@@ -47,7 +51,7 @@ func newSpeechScorer(modelFile string, decoders int) (*speech.Scorer, *sphinx.En
 			return nil, nil, err
 		}
 	}
-	sc, err := speech.NewScorer(eng, speech.Options{Model: m})
+	sc, err := speech.NewScorer(eng, speech.Options{Model: m, MeasureOnly: measureOnly})
 	if err != nil {
 		eng.Close()
 		return nil, nil, err
@@ -220,12 +224,12 @@ type speechLine struct {
 	speech.Result
 }
 
-func loadMeasured(ctx context.Context, dir, modelFile, cache string, workers int, stderr io.Writer) (*speech.Scorer, *sphinx.Engine, []speech.Item, []speech.Measured, error) {
+func loadMeasured(ctx context.Context, dir, modelFile, cache string, workers int, measureOnly bool, stderr io.Writer) (*speech.Scorer, *sphinx.Engine, []speech.Item, []speech.Measured, error) {
 	items, err := speech.LoadDataset(dir)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	sc, eng, err := newSpeechScorer(modelFile, workers)
+	sc, eng, err := newSpeechScorerOpt(modelFile, workers, measureOnly)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
@@ -243,7 +247,7 @@ func loadMeasured(ctx context.Context, dir, modelFile, cache string, workers int
 }
 
 func speechEval(ctx context.Context, dir, modelFile, cache string, workers int, stdout, stderr io.Writer) error {
-	sc, eng, items, ms, err := loadMeasured(ctx, dir, modelFile, cache, workers, stderr)
+	sc, eng, items, ms, err := loadMeasured(ctx, dir, modelFile, cache, workers, false, stderr)
 	if err != nil {
 		return err
 	}
@@ -270,7 +274,7 @@ func speechEval(ctx context.Context, dir, modelFile, cache string, workers int, 
 }
 
 func speechFit(ctx context.Context, dir, out, version, cache string, workers int, stdout, stderr io.Writer) error {
-	sc, eng, items, ms, err := loadMeasured(ctx, dir, "", cache, workers, stderr)
+	_, eng, items, ms, err := loadMeasured(ctx, dir, "", cache, workers, true, stderr)
 	if err != nil {
 		return err
 	}
@@ -282,7 +286,6 @@ func speechFit(ctx context.Context, dir, out, version, cache string, workers int
 	if err != nil {
 		return err
 	}
-	_ = sc
 	b, err := json.MarshalIndent(m, "", " ")
 	if err != nil {
 		return err

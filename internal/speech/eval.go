@@ -141,3 +141,9 @@ func (s *Scorer) Evaluate(dir string, items []Item, ms []Measured) (Evaluation, 
 }
 
 func baseName(dir string) string { return filepath.Base(filepath.Clean(dir)) }
+
+// Predict maps features to the measures with the scorer's model.
+func (s *Scorer) Predict(f Features) map[string]float64 {
+	p, _ := s.model.predict(f)
+	return p
+}

@@ -205,6 +205,9 @@ func (r *Result) flag(f Flag) {
 type Options struct {
 	Decoder Decoder // audio decoding (zero value: ffmpeg on PATH, 120 s at most)
 	Model   *Model  // nil: the embedded model
+	// MeasureOnly makes a scorer that only measures features (for fitting
+	// a model), so it works without a valid model.
+	MeasureOnly bool
 	// MaxAudio bounds the audio scored (default 120 s; an item's
 	// ExpectedSeconds lowers it to 3× the expected length plus 10 s).
 	MaxAudio time.Duration
@@ -224,6 +227,9 @@ func NewScorer(rec Recognizer, opt Options) (*Scorer, error) {
 		return nil, errors.New("speech: no recognizer")
 	}
 	m := opt.Model
+	if m == nil && opt.MeasureOnly {
+		m = &Model{Version: "none"}
+	}
 	if m == nil {
 		var err error
 		if m, err = DefaultModel(); err != nil {

@@ -188,3 +188,14 @@ func spellInt(n int) string {
 		return spellInt(n/1000) + " thousand " + spellInt(n%1000)
 	}
 }
+
+// AlignWords splits a reference text into the words the scorer aligns
+// (numbers spelt out, punctuation dropped) with their pronunciations, for
+// tools that drive a Recognizer directly.
+func AlignWords(text string, rec Recognizer) []AlignWord {
+	var out []AlignWord
+	for _, w := range tokenize(text, rec) {
+		out = append(out, AlignWord{Text: w.Text, Prons: w.Prons})
+	}
+	return out
+}

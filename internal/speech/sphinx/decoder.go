@@ -3,7 +3,6 @@ package sphinx
 /*
 #cgo pkg-config: pocketsphinx sphinxbase
 #include <stdlib.h>
-#include <stdio.h>
 #include <pocketsphinx.h>
 #include <sphinxbase/err.h>
 
@@ -40,7 +39,7 @@ static int jn_decode(ps_decoder_t *ps, const char *search, const int16 *pcm, siz
 		segs[k].word = ps_seg_word(it);
 		ps_seg_frames(it, &segs[k].sf, &segs[k].ef);
 		ps_seg_prob(it, &ascr, &lscr, &lback);
-		segs[k].ascr = ascr; if (getenv("JN_DEBUG")) fprintf(stderr, "%s %d %d ascr=%d lscr=%d\n", segs[k].word, segs[k].sf, segs[k].ef, ascr, lscr);
+		segs[k].ascr = ascr;
 		k++;
 	}
 	if (it != NULL) ps_seg_free(it);

@@ -109,7 +109,7 @@ func (e *Engine) newDecoder() (*decoder, error) {
 		// scores by the best senone scored, so only then is a phone's
 		// acoustic score its distance from the best any phone could do
 		// (the goodness of pronunciation).
-		"-compallsen", "yes", "-topn", envOr("JN_TOPN", "2"),
+		"-compallsen", "yes", "-topn", "2", // two best Gaussians per codebook: a third of the time of four, the same scores in practice
 	})
 	if err != nil {
 		return nil, err
@@ -408,5 +408,3 @@ func readDict(path string) (map[string][]speech.Pron, []string, error) {
 	}
 	return lex, phones, nil
 }
-
-func envOr(k, d string) string { if v := os.Getenv(k); v != "" { return v }; return d }
