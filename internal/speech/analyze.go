@@ -80,7 +80,7 @@ var FeatureNames = [NumFeatures]string{
 const (
 	badPhoneGOP = -13 // a phone scoring below this is counted as mispronounced
 	okWordGOP   = -11 // a word whose mean phone GOP is above this was said
-	pauseMin    = 25   // frames of silence between words that count as a pause
+	pauseMin    = 25  // frames of silence between words that count as a pause
 )
 
 // analyze aligns pcm to the words and measures it.

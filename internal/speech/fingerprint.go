@@ -11,16 +11,19 @@ import (
 
 // Fingerprints find recordings that are nearly the same audio (one
 // candidate's answer played or copied as another's). A fingerprint is one
-// 32-bit word per 16 ms: the signs of the changes, across time, of the
-// energy differences between neighbouring bands of 300–3400 Hz
-// (Haitsma and Kalker's scheme). Two takes of the same text by different
+// 32-bit word per 16 ms: 31 bits are the signs of the changes, across
+// time, of the energy differences between neighbouring bands of
+// 300–3400 Hz (Haitsma and Kalker's scheme), and the top bit marks the
+// frames loud enough to compare (in pauses the bits are only noise). Two takes of the same text by different
 // people differ in about half their bits; the same recording, re-encoded
 // or slightly cut, in few.
 
 const (
 	fpWindow = 1024 // 64 ms
 	fpHop    = 256  // 16 ms
-	fpBands  = 33
+	fpBands  = 32
+	fpLoud   = 1 << 31
+	fpBits   = 31
 )
 
 // Fingerprint computes the fingerprint of 16 kHz mono samples.
@@ -40,6 +43,7 @@ func Fingerprint(pcm []int16) []uint32 {
 	buf := make([]complex128, fpWindow)
 	var prev []float64
 	var out []uint32
+	var level []float64
 	for start := 0; start+fpWindow <= len(pcm); start += fpHop {
 		for i := 0; i < fpWindow; i++ {
 			buf[i] = complex(float64(pcm[start+i])*win[i], 0)
@@ -56,7 +60,12 @@ func Fingerprint(pcm []int16) []uint32 {
 		}
 		if prev != nil {
 			var w uint32
-			for b := 0; b < 32; b++ {
+			var tot float64
+			for _, v := range e {
+				tot += v
+			}
+			level = append(level, tot)
+			for b := 0; b < fpBits; b++ {
 				if (e[b]-e[b+1])-(prev[b]-prev[b+1]) > 0 {
 					w |= 1 << b
 				}
@@ -64,6 +73,15 @@ func Fingerprint(pcm []int16) []uint32 {
 			out = append(out, w)
 		}
 		prev = e
+	}
+	// Loud: above the midpoint of the recording's quiet and loud frames.
+	if len(level) > 0 {
+		thr := (quantile(level, 0.1) + quantile(level, 0.9)) / 2
+		for i, l := range level {
+			if l > thr {
+				out[i] |= fpLoud
+			}
+		}
 	}
 	return out
 }
@@ -80,15 +98,20 @@ func Similarity(a, b []uint32) float64 {
 	best := 1.0
 	const maxShift = 125 // 2 s of 16 ms
 	for sh := -maxShift; sh <= maxShift; sh++ {
-		var diff, n int
+		var diff, n, overlap int
 		for i := max(0, -sh); i < len(a) && i+sh < len(b); i++ {
-			diff += bits.OnesCount32(a[i] ^ b[i+sh])
+			overlap++
+			x, y := a[i], b[i+sh]
+			if x&y&fpLoud == 0 {
+				continue
+			}
+			diff += bits.OnesCount32((x ^ y) &^ fpLoud)
 			n++
 		}
-		if n < need {
+		if overlap < need || n < need/4 {
 			continue
 		}
-		if ber := float64(diff) / float64(32*n); ber < best {
+		if ber := float64(diff) / float64(fpBits*n); ber < best {
 			best = ber
 		}
 	}
@@ -100,7 +123,7 @@ func Similarity(a, b []uint32) float64 {
 
 // CopyThreshold is the Similarity above which two recordings are flagged
 // as possible copies.
-const CopyThreshold = 0.8
+const CopyThreshold = 0.75
 
 // EncodeFingerprint packs a fingerprint for a Result (base64).
 func EncodeFingerprint(f []uint32) string {

@@ -61,9 +61,14 @@ func (s *Scorer) scoreOpen(ctx context.Context, au Audio, lv level, req Request,
 		res.Note = "no key point or answer word is in the lexicon"
 		return res, nil
 	}
-	grammar := make([][]string, len(phrases))
+	// Key points weigh more than the rest of the answers' vocabulary, so
+	// a short common word does not absorb a key word said unclearly.
+	grammar := make([]SpotPhrase, len(phrases))
 	for i, p := range phrases {
-		grammar[i] = p.words
+		grammar[i] = SpotPhrase{Words: p.words, Weight: 1}
+		if p.kp < 0 {
+			grammar[i].Weight = 0.1
+		}
 	}
 	segs, err := s.rec.Spot(ctx, au.PCM, grammar)
 	if err != nil {

@@ -56,10 +56,11 @@ type Recognizer interface {
 	// PhoneLoop decodes pcm as a free loop of context-independent phones.
 	PhoneLoop(ctx context.Context, pcm []int16) ([]Segment, error)
 	// Spot decodes pcm with a grammar that loops over the given phrases
-	// (word sequences, spelt with words Pronounce knows) and a weak
-	// phone-loop garbage model; it returns the phrases' word segments, in
-	// time order, each Label a word of the phrases.
-	Spot(ctx context.Context, pcm []int16, phrases [][]string) ([]Segment, error)
+	// (word sequences, spelt with words Pronounce knows; a phrase's Weight
+	// is its prior against the others) and a weak phone-loop garbage
+	// model; it returns the phrases' word segments, in time order, each
+	// Label a word of the phrases.
+	Spot(ctx context.Context, pcm []int16, phrases []SpotPhrase) ([]Segment, error)
 	// Pronounce returns a word's pronunciations from the lexicon (nil for
 	// a word it does not know). Words are matched case-insensitively.
 	Pronounce(word string) []Pron
@@ -72,4 +73,10 @@ type EngineInfo struct {
 	Name         string `json:"name"`
 	Model        string `json:"model"`
 	ScoringModel string `json:"scoring_model"`
+}
+
+// SpotPhrase is one alternative of a spotting grammar.
+type SpotPhrase struct {
+	Words  []string
+	Weight float64 // relative prior (0: 1)
 }

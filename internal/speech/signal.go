@@ -7,15 +7,15 @@ import (
 
 // level describes the loudness of a recording, measured on 10 ms frames.
 type level struct {
-	PeakDB    float64 // highest sample, dBFS
-	Clipped   float64 // share of samples at full scale
-	NoiseDB   float64 // 10th percentile of frame energy, dBFS
-	SpeechDB  float64 // 95th percentile of frame energy, dBFS
-	SNR       float64 // SpeechDB − NoiseDB
-	Active    float64 // seconds of frames well above the noise floor
-	Frames    []float64
-	DCOffset  float64
-	Monotone  bool // the same sample value throughout (digital silence)
+	PeakDB   float64 // highest sample, dBFS
+	Clipped  float64 // share of samples at full scale
+	NoiseDB  float64 // 10th percentile of frame energy, dBFS
+	SpeechDB float64 // 95th percentile of frame energy, dBFS
+	SNR      float64 // SpeechDB − NoiseDB
+	Active   float64 // seconds of frames well above the noise floor
+	Frames   []float64
+	DCOffset float64
+	Monotone bool // the same sample value throughout (digital silence)
 }
 
 const frameLen = SampleRate / FrameRate

@@ -256,7 +256,7 @@ func TestPossibleCopy(t *testing.T) {
 	}
 	// Re-encoded through Opus.
 	opus := pcmOf(t, convert(t, wav(a), "ogg", "-c:a", "libopus", "-b:a", "24k"))
-	other := pcmOf(t, say(t, "en+f3", refText))   // same text, another voice
+	other := pcmOf(t, say(t, "en+f3", refText)) // same text, another voice
 	otherText := pcmOf(t, say(t, "en-us", otherText))
 	fa := speech.Fingerprint(a)
 	for _, tt := range []struct {
@@ -270,6 +270,7 @@ func TestPossibleCopy(t *testing.T) {
 		{"another text", otherText, false},
 	} {
 		s := speech.Similarity(fa, speech.Fingerprint(tt.pcm))
+		t.Logf("%s: similarity %.2f", tt.name, s)
 		if (s >= speech.CopyThreshold) != tt.copy {
 			t.Errorf("%s: similarity %.2f, copy threshold %.2f, want copy=%v", tt.name, s, speech.CopyThreshold, tt.copy)
 		}

@@ -50,6 +50,7 @@ import "C"
 
 import (
 	"errors"
+	"math/rand/v2"
 	"fmt"
 	"unsafe"
 )
@@ -149,7 +150,7 @@ func (d *decoder) decode(name string, pcm []int16) ([]seg, int, error) {
 	// pointers, and PocketSphinx may hold the buffer (-rawdata).
 	cpcm := (*C.int16)(C.malloc(C.size_t(len(pcm)) * 2))
 	defer C.free(unsafe.Pointer(cpcm))
-	copy(unsafe.Slice((*int16)(unsafe.Pointer(cpcm)), len(pcm)), pcm)
+	addNoiseFloor(unsafe.Slice((*int16)(unsafe.Pointer(cpcm)), len(pcm)), pcm)
 	var nfr C.int
 	n := C.jn_decode(d.ps, cn, cpcm, C.size_t(len(pcm)), buf, maxSegs, &nfr)
 	switch {
@@ -164,4 +165,17 @@ func (d *decoder) decode(name string, pcm []int16) ([]seg, int, error) {
 		out = append(out, seg{Word: C.GoString(s.word), From: int(s.sf), To: int(s.ef), Ascr: float64(s.ascr) * d.lnBase})
 	}
 	return out, int(nfr), nil
+}
+
+// addNoiseFloor copies pcm into dst with a faint, fixed (seeded) noise of
+// about −66 dBFS added: a quiet room's floor. Without it, digital silence
+// and band-limited audio (8 kHz, MP3) leave filter-bank channels empty,
+// their log energies wreck the cepstral mean, and the search finds no
+// path at all. Real recordings are far noisier than this floor.
+func addNoiseFloor(dst, pcm []int16) {
+	r := rand.New(rand.NewPCG(0x6a6e, 0x6564))
+	for i, s := range pcm {
+		v := int32(s) + int32(r.NormFloat64()*16)
+		dst[i] = int16(max(-32768, min(32767, v)))
+	}
 }

@@ -14,8 +14,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -230,13 +232,13 @@ func (e *Engine) Align(ctx context.Context, pcm []int16, words []speech.AlignWor
 }
 
 // Spot implements speech.Recognizer.
-func (e *Engine) Spot(ctx context.Context, pcm []int16, phrases [][]string) ([]speech.Segment, error) {
+func (e *Engine) Spot(ctx context.Context, pcm []int16, phrases []speech.SpotPhrase) ([]speech.Segment, error) {
 	var b strings.Builder
 	b.WriteString("#JSGF V1.0;\ngrammar spot;\npublic <s> = <item>* ;\n<item> =")
 	n := 0
 	for _, ph := range phrases {
 		var ws []string
-		for _, w := range ph {
+		for _, w := range ph.Words {
 			w = strings.ToLower(w)
 			if _, ok := e.lex[w]; !ok || !plainToken(w) {
 				ws = nil
@@ -250,15 +252,21 @@ func (e *Engine) Spot(ctx context.Context, pcm []int16, phrases [][]string) ([]s
 		if n > 0 {
 			b.WriteString(" |")
 		}
-		b.WriteString(" /1/ ( " + strings.Join(ws, " ") + " )")
+		wt := ph.Weight
+		if wt <= 0 || math.IsNaN(wt) || math.IsInf(wt, 0) {
+			wt = 1
+		}
+		b.WriteString(" /" + strconv.FormatFloat(wt, 'g', 4, 64) + "/ ( " + strings.Join(ws, " ") + " )")
 		n++
 	}
 	if n == 0 {
 		return nil, errors.New("sphinx: no phrase to spot")
 	}
-	// Garbage: any phone, much less likely than a phrase word.
+	// Garbage: any phone, far less likely than a phrase, so that speech
+	// which is none of the phrases has somewhere to go but a phrase said
+	// however clumsily still wins.
 	for _, p := range e.phones {
-		b.WriteString(" | /0.02/ " + phoneWord(p))
+		b.WriteString(" | /1e-4/ " + phoneWord(p))
 	}
 	b.WriteString(";\n")
 	var segs []seg
@@ -276,7 +284,7 @@ func (e *Engine) Spot(ctx context.Context, pcm []int16, phrases [][]string) ([]s
 	}
 	var out []speech.Segment
 	for _, s := range segs {
-		if strings.HasPrefix(s.Word, "p_") || strings.HasPrefix(s.Word, "<") || strings.HasPrefix(s.Word, "[") {
+		if strings.HasPrefix(s.Word, "p_") || strings.HasPrefix(s.Word, "<") || strings.HasPrefix(s.Word, "[") || s.Word == "(NULL)" {
 			continue
 		}
 		w := s.Word
@@ -320,6 +328,8 @@ func assignWords(segs []seg, words []speech.AlignWord) []speech.Segment {
 				lab = lab[:i]
 			}
 			phones = append(phones, len(out))
+		case lab == "(NULL)":
+			continue
 		case lab == "<s>" || lab == "</s>" || lab == "<sil>":
 			lab = speech.SilLabel
 		}
