@@ -53,8 +53,8 @@ func Fingerprint(pcm []int16) []uint32 {
 		for b := 0; b < fpBands; b++ {
 			var s float64
 			for k := edges[b]; k < max(edges[b+1], edges[b]+1); k++ {
-				a := cmplx.Abs(buf[k])
-				s += a * a
+				re, im := real(buf[k]), imag(buf[k])
+				s += re*re + im*im
 			}
 			e[b] = math.Log(s + 1)
 		}

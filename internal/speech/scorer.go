@@ -317,8 +317,10 @@ func (s *Scorer) scoreAudio(ctx context.Context, au Audio, derr error, req Reque
 		res.flag(FlagTooLong)
 		res.Note = fmt.Sprintf("only the first %.0f s were scored", au.Duration().Seconds())
 	}
-	// The C library sees only validated input: bounded length, no
-	// recover() can catch a crash inside it.
+	// recover() catches panics of the Go side; a crash inside the C
+	// library cannot be caught, which is why it only ever sees validated
+	// input: bounded length, non-empty 16 kHz samples, grammars made of
+	// its own dictionary's words and phones.
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("speech: scoring failed: %v", p)
