@@ -73,10 +73,11 @@ func cmdSpeech(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		text := fs.String("text", "", "reference text of a read-aloud item")
 		list := fs.String("list", "", "file of FILE<TAB>TEXT lines")
 		expected := fs.Float64("expected", 0, "expected answer length in seconds (longer audio is cut and flagged)")
+		fp := fs.Bool("fingerprint", false, "include each recording's audio fingerprint (for finding copies)")
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
-		return speechScore(ctx, *text, *list, *expected, fs.Args(), *modelFile, *workers, stdout, stderr)
+		return speechScore(ctx, *text, *list, *expected, *fp, fs.Args(), *modelFile, *workers, stdout, stderr)
 	case "eval":
 		cache := fs.String("cache", "", "feature cache file (reused when the engine is the same)")
 		if err := parseInterleaved(fs, args); err != nil {
@@ -119,7 +120,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string) error {
 	return fs.Parse(pos)
 }
 
-func speechScore(ctx context.Context, text, list string, expected float64, files []string, modelFile string, workers int, stdout, stderr io.Writer) error {
+func speechScore(ctx context.Context, text, list string, expected float64, withFP bool, files []string, modelFile string, workers int, stdout, stderr io.Writer) error {
 	type job struct{ file, text string }
 	var todo []job
 	switch {
@@ -179,6 +180,9 @@ func speechScore(ctx context.Context, text, list string, expected float64, files
 				if err != nil {
 					results[i] <- done{err: fmt.Errorf("%s: %w", todo[i].file, err)}
 					continue
+				}
+				if !withFP {
+					r.Fingerprint = ""
 				}
 				b, err := json.Marshal(speechLine{File: todo[i].file, Result: r})
 				results[i] <- done{line: b, err: err}
