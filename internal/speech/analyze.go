@@ -12,8 +12,7 @@ type phoneScore struct {
 	Phone    string
 	Word     int
 	From, To int
-	GOP      float64 // (aligned − free) log-likelihood per frame; ≤ 0 is typical
-	Match    bool    // the free phone loop heard the same phone here
+	GOP      float64 // log-likelihood per frame relative to the best state of each frame (≤ 0)
 }
 
 // wordScore is one reference word as aligned.
@@ -22,7 +21,7 @@ type wordScore struct {
 	From, To int // frames; 0,0 when the alignment never reached it
 	GOP      float64
 	MinGOP   float64
-	Match    float64 // mean log duration of its phones (frames)
+	LogDur   float64 // mean log duration of its phones (frames)
 	Phones   int
 	Reached  bool
 	Guess    bool
@@ -36,7 +35,6 @@ type analysis struct {
 	Level    level
 	Words    []wordScore
 	Phones   []phoneScore
-	Loop     []Segment
 	Inserted []span // speech heard between the words, outside any word
 	Frames   int
 	Features Features
@@ -52,7 +50,7 @@ const (
 	fGOPFrame
 	fGOPP10
 	fGOPWordMin
-	fMatch // mean GOP of the vowels
+	fGOPVowels
 	fBadPhones
 	fWordsOK
 	fRate
@@ -117,13 +115,13 @@ func analyze(ctx context.Context, rec Recognizer, pcm []int16, words []refWord) 
 		w.Phones++
 		w.GOP += p.GOP
 		w.MinGOP = math.Min(w.MinGOP, p.GOP)
-		w.Match += math.Log(float64(p.To - p.From))
+		w.LogDur += math.Log(float64(p.To - p.From))
 	}
 	for i := range a.Words {
 		w := &a.Words[i]
 		if w.Phones > 0 {
 			w.GOP /= float64(w.Phones)
-			w.Match /= float64(w.Phones)
+			w.LogDur /= float64(w.Phones)
 		} else {
 			w.GOP, w.MinGOP = missingGOP, missingGOP
 		}
@@ -135,29 +133,6 @@ func analyze(ctx context.Context, rec Recognizer, pcm []int16, words []refWord) 
 
 // missingGOP stands for the GOP of a word the alignment never reached.
 const missingGOP = -16
-
-// freeScorer returns a function giving the phone loop's score over frames
-// [from, to) (each loop segment contributing in proportion to its overlap)
-// and the loop's label covering most of them.
-func freeScorer(loop []Segment) func(from, to int) (float64, string) {
-	return func(from, to int) (float64, string) {
-		i := sort.Search(len(loop), func(i int) bool { return loop[i].To > from })
-		var sc float64
-		best, bestN := "", 0
-		for ; i < len(loop) && loop[i].From < to; i++ {
-			s := loop[i]
-			ov := min(to, s.To) - max(from, s.From)
-			if ov <= 0 || s.Frames() <= 0 {
-				continue
-			}
-			sc += s.Score * float64(ov) / float64(s.Frames())
-			if ov > bestN {
-				best, bestN = s.Label, ov
-			}
-		}
-		return sc, best
-	}
-}
 
 // insertions finds speech where the alignment put silence or noise: runs
 // of at least 25 frames well above the noise floor.
@@ -245,9 +220,9 @@ func (a *analysis) features() Features {
 			ok++
 		}
 	}
-	f[fMatch] = missingGOP
+	f[fGOPVowels] = missingGOP
 	if len(vowel) > 0 {
-		f[fMatch] = mean(vowel)
+		f[fGOPVowels] = mean(vowel)
 	}
 	f[fBadPhones] = float64(bad) / total
 	f[fWordsOK] = float64(ok) / float64(len(a.Words))

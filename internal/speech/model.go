@@ -112,7 +112,7 @@ func wordFeatures(w wordScore) []float64 {
 	if !w.Reached {
 		return []float64{missingGOP, missingGOP, 0, 0}
 	}
-	return []float64{w.GOP, w.MinGOP, w.Match, math.Log(float64(max(w.Phones, 1)))}
+	return []float64{w.GOP, w.MinGOP, w.LogDur, math.Log(float64(max(w.Phones, 1)))}
 }
 
 func (m *Model) wordAccuracy(w wordScore) float64 {

@@ -28,9 +28,9 @@ type Segment struct {
 	Word int
 	// From and To are frames, To exclusive.
 	From, To int
-	// Score is the acoustic log-likelihood over the segment, in nats (up
-	// to the recognizer's own scaling: only differences between Align and
-	// PhoneLoop over the same frames mean anything).
+	// Score is the acoustic log-likelihood over the segment, in nats,
+	// relative in every frame to the best-scoring state of the acoustic
+	// model there: per frame, it is the goodness of pronunciation (≤ 0).
 	Score float64
 }
 
@@ -41,9 +41,10 @@ func (s Segment) Frames() int { return s.To - s.From }
 const SilLabel = "SIL"
 
 // Recognizer is the acoustic engine under the scoring. The scoring only
-// needs forced alignment, a free phone loop (the denominator of the
-// goodness of pronunciation) and grammar-constrained spotting, so a
-// stronger acoustic model can replace PocketSphinx behind this interface.
+// needs forced alignment with scores relative to the best the model could
+// do in each frame (the goodness of pronunciation) and grammar-constrained
+// spotting, so a stronger acoustic model can replace PocketSphinx behind
+// this interface.
 //
 // Implementations are safe for concurrent use.
 type Recognizer interface {
@@ -53,8 +54,6 @@ type Recognizer interface {
 	// cannot reach the end of the words, the phones it did reach are
 	// returned and the later words have none.
 	Align(ctx context.Context, pcm []int16, words []AlignWord) ([]Segment, error)
-	// PhoneLoop decodes pcm as a free loop of context-independent phones.
-	PhoneLoop(ctx context.Context, pcm []int16) ([]Segment, error)
 	// Spot decodes pcm with a grammar that loops over the given phrases
 	// (word sequences, spelt with words Pronounce knows; a phrase's Weight
 	// is its prior against the others) and a weak phone-loop garbage

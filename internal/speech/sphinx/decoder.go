@@ -50,8 +50,8 @@ import "C"
 
 import (
 	"errors"
-	"math/rand/v2"
 	"fmt"
+	"math/rand/v2"
 	"unsafe"
 )
 
@@ -115,16 +115,6 @@ func (d *decoder) setJSGF(name, grammar string) error {
 	defer C.free(unsafe.Pointer(cg))
 	if C.ps_set_jsgf_string(d.ps, cn, cg) < 0 {
 		return fmt.Errorf("sphinx: grammar not accepted")
-	}
-	return nil
-}
-
-// setAllphone makes name a free phone-loop search.
-func (d *decoder) setAllphone(name string) error {
-	cn := C.CString(name)
-	defer C.free(unsafe.Pointer(cn))
-	if C.ps_set_allphone(d.ps, cn, nil) < 0 {
-		return errors.New("sphinx: phone loop search not accepted")
 	}
 	return nil
 }

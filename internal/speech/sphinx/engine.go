@@ -5,8 +5,10 @@
 // Forced alignment uses phones as words: every ARPAbet phone is a
 // dictionary word ("p_ah"), and a reference text becomes a JSGF grammar of
 // its words' pronunciations spelt in those phone words, so the best path
-// gives each phone's frames and acoustic score. The free phone loop is the
-// allphone search over context-independent phones.
+// gives each phone's frames and acoustic score. Every senone is scored in
+// every frame, and the decoder normalises each frame by its best senone,
+// so a phone's score is its distance from the best any phone could do:
+// the goodness of pronunciation, without a second (phone-loop) decoding.
 package sphinx
 
 import (
@@ -29,6 +31,10 @@ const (
 	DefaultModelDir = "/usr/share/pocketsphinx/model/en-us/en-us"
 	DefaultDict     = "/usr/share/pocketsphinx/model/en-us/cmudict-en-us.dict"
 )
+
+// topN is how many Gaussians of each codebook score a frame: the
+// decoder's main cost, as every senone is scored in every frame.
+const topN = 2
 
 // Config locates the model.
 type Config struct {
@@ -75,7 +81,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, lex: lex, phones: phones, slots: make(chan struct{}, cfg.Decoders),
-		model: "cmusphinx-en-us-ptm-5.2+" + filepath.Base(cfg.Dict)}
+		model: fmt.Sprintf("cmusphinx-en-us-ptm-5.2+%s/topn%d", filepath.Base(cfg.Dict), topN)}
 	d, err := e.newDecoder()
 	if err != nil {
 		return nil, err
@@ -104,14 +110,13 @@ func (e *Engine) newDecoder() (*decoder, error) {
 		"-hmm", e.cfg.ModelDir, "-dict", e.cfg.Dict,
 		"-logfn", "/dev/null",
 		"-remove_silence", "no", // keep every frame: pauses are measured
-		"-allphone_ci", "yes",
 		"-beam", "1e-60", "-pbeam", "1e-60", "-wbeam", "1e-40",
 		"-bestpath", "no",
 		// Score every senone in every frame: the decoder normalises frame
 		// scores by the best senone scored, so only then is a phone's
 		// acoustic score its distance from the best any phone could do
 		// (the goodness of pronunciation).
-		"-compallsen", "yes", "-topn", "2", // two best Gaussians per codebook: a third of the time of four, the same scores in practice
+		"-compallsen", "yes", "-topn", strconv.Itoa(topN), // best Gaussians per codebook (see bench/speech)
 	})
 	if err != nil {
 		return nil, err
@@ -121,10 +126,6 @@ func (e *Engine) newDecoder() (*decoder, error) {
 			d.close()
 			return nil, err
 		}
-	}
-	if err := d.setAllphone("loop"); err != nil {
-		d.close()
-		return nil, err
 	}
 	e.mu.Lock()
 	e.all = append(e.all, d)
@@ -165,28 +166,6 @@ func phoneWord(p string) string { return "p_" + strings.ToLower(p) }
 // Pronounce implements speech.Recognizer.
 func (e *Engine) Pronounce(word string) []speech.Pron {
 	return e.lex[strings.ToLower(word)]
-}
-
-// PhoneLoop implements speech.Recognizer.
-func (e *Engine) PhoneLoop(ctx context.Context, pcm []int16) ([]speech.Segment, error) {
-	var segs []seg
-	err := e.with(ctx, func(d *decoder) error {
-		var err error
-		segs, _, err = d.decode("loop", pcm)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]speech.Segment, 0, len(segs))
-	for _, s := range segs {
-		lab := s.Word
-		if lab == "SIL" || strings.HasPrefix(lab, "+") {
-			lab = speech.SilLabel
-		}
-		out = append(out, speech.Segment{Label: lab, Word: -1, From: s.From, To: s.To + 1, Score: s.Ascr})
-	}
-	return out, nil
 }
 
 // Align implements speech.Recognizer.
