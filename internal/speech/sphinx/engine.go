@@ -34,7 +34,7 @@ const (
 
 // topN is how many Gaussians of each codebook score a frame: the
 // decoder's main cost, as every senone is scored in every frame.
-const topN = 2
+const topN = 1
 
 // Config locates the model.
 type Config struct {
