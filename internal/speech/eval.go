@@ -57,7 +57,7 @@ func (s *Scorer) MeasureCache(ctx context.Context, items []Item, workers int, pa
 
 // featureSetVersion changes whenever the features' definitions change, so
 // caches of old features are not reused.
-const featureSetVersion = "f4"
+const featureSetVersion = "f5"
 
 // FitSetOf gathers the fitting data of measured items: utterance features
 // and, where the item's human word scores line up with its words, the word

@@ -239,6 +239,16 @@ func TestOpenAnswerKeyPoints(t *testing.T) {
 	if good.Points < off.Points+1.5 {
 		t.Errorf("points: answer %.1f, off-topic %.1f; want 1.5 apart", good.Points, off.Points)
 	}
+	// One key point only: the others must not be found on the strength of
+	// the reference answer alone.
+	part := score(t, say(t, "en-us", "Yesterday I stayed at home and played chess with my sister"), req)
+	t.Logf("part: points %.1f key points %+v", part.Points, part.KeyPoints)
+	if part.KeyPoints[0].Found || part.KeyPoints[2].Found {
+		t.Errorf("answer without the park and Sunday: key points %+v", part.KeyPoints)
+	}
+	if part.Points >= good.Points {
+		t.Errorf("points: partial answer %.1f, full answer %.1f", part.Points, good.Points)
+	}
 	if good.Points > req.MaxPoints {
 		t.Errorf("points %.1f above the full mark", good.Points)
 	}
