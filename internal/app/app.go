@@ -25,6 +25,7 @@ import (
 	"jnedu/internal/roster"
 	"jnedu/internal/share"
 	"jnedu/internal/speech"
+	"jnedu/internal/speech/sphinx"
 )
 
 // Version is set at build time with -ldflags "-X jnedu/internal/app.Version=...".
@@ -159,6 +160,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	// those parts are wired; until then intake answers "not configured"
 	// and marking is by humans only.
 	a.Marking = marking.NewService(d, blobs, a.Bus, a.Identity, marking.Config{BaseURL: cfg.BaseURL}, log, opt.Now)
+	// Machine scores only where the acoustic model is installed; without
+	// it spoken answers go straight to human markers.
+	if _, err := os.Stat(sphinx.DefaultModelDir); err == nil {
+		a.Marking.SetScorer(speechScorer{a.Speech})
+	} else {
+		log.Warn("speech model not installed: spoken answers are marked by people only", "model", sphinx.DefaultModelDir)
+	}
+	recordMachineScores(a.Bus, a.Marking)
 	a.Routes.Add(marking.NewHandlers(a.Marking, rd, a.Identity, cfg.MaxBodyBytes).Routes()...)
 	prot, err := roster.NewProtector(secret)
 	if err != nil {
