@@ -504,3 +504,46 @@ func (s *Service) Rooms(ctx context.Context, examID int64, site string) ([]Room,
 	}
 	return out, rows.Err()
 }
+
+// SeesSite reports whether the view includes a site.
+func (v ExamView) SeesSite(site string) bool {
+	if v.Manage {
+		return true
+	}
+	for _, s := range v.Sites {
+		if s == site {
+			return true
+		}
+	}
+	return false
+}
+
+// MaySeePhoto reports whether p may see a candidate photo: a manager of
+// the candidate's exam, or staff of the site where the candidate sits.
+func (s *Service) MaySeePhoto(ctx context.Context, p *identity.Principal, sha string) bool {
+	rows, err := s.db.Query(ctx, "SELECT exam_id, site_code FROM exam_candidates WHERE photo = ? LIMIT 20", sha)
+	if err != nil {
+		return false
+	}
+	type hit struct {
+		exam int64
+		site string
+	}
+	var hs []hit
+	for rows.Next() {
+		var x hit
+		if rows.Scan(&x.exam, &x.site) == nil {
+			hs = append(hs, x)
+		}
+	}
+	rows.Close()
+	for _, x := range hs {
+		if v, err := s.ExamFor(ctx, p, x.exam); err == nil && (v.Manage || (x.site != "" && v.SeesSite(x.site))) {
+			return true
+		}
+	}
+	return false
+}
+
+// SharePct is the double-marking share in percent.
+func (e Exam) SharePct() float64 { return e.DoubleShare * 100 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 
+	"jnedu/internal/identity"
 	"jnedu/internal/platform/apperr"
 )
 
@@ -38,4 +39,8 @@ func readImage(r io.Reader, max int64) ([]byte, string, error) {
 		return nil, "", apperr.New(apperr.Invalid, "exam.err_not_image")
 	}
 	return b, mime, nil
+}
+
+func orgByName(name string) identity.OrgFilter {
+	return identity.OrgFilter{Kinds: []identity.OrgKind{identity.KindSchool}, Search: name, Limit: 1}
 }
