@@ -22,7 +22,9 @@ import (
 
 // ---- session keys ----
 
-func keyAD(sessionID int64, site string) string { return fmt.Sprintf("exam-key|%d|%s", sessionID, site) }
+func keyAD(sessionID int64, site string) string {
+	return fmt.Sprintf("exam-key|%d|%s", sessionID, site)
+}
 
 // sessionKey returns the key of a session at a site, made on first use.
 func (s *Service) sessionKey(ctx context.Context, sessionID int64, site string) (bundle.Key, int64, error) {
