@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"jnedu/internal/exam/paper"
+	"jnedu/internal/identity"
 	"jnedu/internal/platform/apperr"
 )
 
@@ -60,6 +62,30 @@ func DemoPaper(variant string) paper.Paper {
 	}
 }
 
+// DemoSites are the two sites of the demonstration exam: the first exam
+// site of Laiwu and the first of Gangcheng (E-LW01 and E-GC18 in the demo
+// organisation tree).
+func (s *Service) DemoSites(ctx context.Context) ([]string, error) {
+	orgs, err := s.ids.Orgs(ctx, identity.OrgFilter{Kinds: []identity.OrgKind{identity.KindExamSite}})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, prefix := range []string{"E-LW", "E-GC"} {
+		best := ""
+		for _, o := range orgs {
+			if strings.HasPrefix(o.Code, prefix) && (best == "" || o.Code < best) {
+				best = o.Code
+			}
+		}
+		if best == "" {
+			return nil, fmt.Errorf("demo exam: no %s* exam site (load the identity demo first)", prefix)
+		}
+		out = append(out, best)
+	}
+	return out, nil
+}
+
 // DemoResult says what LoadDemo did.
 type DemoResult struct {
 	Created bool
@@ -68,7 +94,7 @@ type DemoResult struct {
 
 // LoadDemo creates the demonstration exam unless it exists: papers A, B
 // and the spare S (one item of each type, synthesized audio), two sessions,
-// rooms at E-LW01 and E-GC01, 60 candidates, seated.
+// rooms at two sites (DemoSites), 60 candidates, seated.
 func (s *Service) LoadDemo(ctx context.Context) (DemoResult, error) {
 	res := DemoResult{Speech: s.SpeechAvailable()}
 	if _, err := s.ExamByCode(ctx, DemoExamCode); err == nil {
@@ -76,10 +102,9 @@ func (s *Service) LoadDemo(ctx context.Context) (DemoResult, error) {
 	} else if apperr.CodeOf(err) != apperr.NotFound {
 		return res, err
 	}
-	for _, o := range []string{"E-LW01", "E-GC01"} {
-		if _, err := s.siteOrg(ctx, o); err != nil {
-			return res, fmt.Errorf("demo exam: site %s missing (load the identity demo first)", o)
-		}
+	sites, err := s.DemoSites(ctx)
+	if err != nil {
+		return res, err
 	}
 	papers := map[string]string{}
 	for _, v := range []string{"A", "B", "S"} {
@@ -119,7 +144,7 @@ func (s *Service) LoadDemo(ctx context.Context) (DemoResult, error) {
 			return res, fmt.Errorf("demo session %s: %w", code, err)
 		}
 	}
-	for _, site := range []string{"E-LW01", "E-GC01"} {
+	for _, site := range sites {
 		for _, r := range []string{"01", "02"} {
 			if _, err := s.SaveRoom(ctx, nil, e.ID, RoomInput{Site: site, Code: r, Seats: 10, Spare: 2}); err != nil {
 				return res, err
