@@ -220,7 +220,9 @@ func setupExam(t *testing.T, f *fixture) Exam {
 	return e
 }
 
-func csvOf(rows ...string) string { return strings.Join(append([]string{"准考证号,姓名,学校,身份证号"}, rows...), "\r\n") + "\r\n" }
+func csvOf(rows ...string) string {
+	return strings.Join(append([]string{"准考证号,姓名,学校,身份证号"}, rows...), "\r\n") + "\r\n"
+}
 
 func TestImportCandidates(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
@@ -344,7 +346,9 @@ func TestAssignSeats(t *testing.T) {
 		}
 		return s
 	}
-	room := func(site, code string, seats int) Room { return Room{SiteCode: site, Code: code, Seats: seats, Spare: 2} }
+	room := func(site, code string, seats int) Room {
+		return Room{SiteCode: site, Code: code, Seats: seats, Spare: 2}
+	}
 	cases := []struct {
 		name     string
 		n        int
