@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 
 	"jnedu/internal/demo"
@@ -206,7 +207,7 @@ func TestExamSiteAPI(t *testing.T) {
 		keyOf := func(session string) (bundle.Key, int) {
 			resp := call(lw, "GET", base+"/sessions/"+session+"/key", "", nil)
 			var kr struct {
-				Key   string `json:"key"`
+				Key   string                `json:"key"`
 				Error struct{ Code string } `json:"error"`
 			}
 			json.NewDecoder(resp.Body).Decode(&kr)
@@ -278,6 +279,76 @@ func TestExamSiteAPI(t *testing.T) {
 		resp = call(gc, "GET", "/api/v1/exam/site/"+gcSite+"/sessions/S1/key", "", nil)
 		if resp.StatusCode != http.StatusConflict {
 			t.Errorf("the other site's S1 key: %d, want 409", resp.StatusCode)
+		}
+
+		// The pages render, and show ID-card numbers masked only.
+		ps, err := ta.Exam.Papers(ctx, nil)
+		if err != nil || len(ps) != 0 {
+			t.Errorf("papers for nobody: %d %v", len(ps), err)
+		}
+		pa, err := ta.Exam.PublishedPaper(ctx, "2027-ZK-DEMO-A")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c0 := seated[0]
+		pages := map[string][]string{
+			"/exam/papers":                                                 {"2027-ZK-DEMO-A"},
+			fmt.Sprintf("/exam/papers/%d", pa.ID):                          {"data-paper=", "editor.js"},
+			fmt.Sprintf("/exam/papers/%d/preview", pa.ID):                  {"preview.js", "data-paper="},
+			"/exam/exams":                                                  {exam.DemoExamCode},
+			fmt.Sprintf("/exam/exams/%d", e.ID):                            {lwSite, gcSite},
+			fmt.Sprintf("/exam/exams/%d/candidates?site=%s", e.ID, lwSite): {c0.Number, c0.IDMasked},
+			fmt.Sprintf("/exam/exams/%d/tickets?site=%s", e.ID, lwSite):    {c0.Number, c0.IDMasked, "exam.css"},
+			fmt.Sprintf("/exam/exams/%d/signin?site=%s&session=%s&room=%s", e.ID, c0.Site, c0.Session, c0.Room): {c0.Number},
+			fmt.Sprintf("/exam/exams/%d/keys", e.ID):                                                            {lwSite, "S2"},
+			fmt.Sprintf("/exam/exams/%d/keys/codes?session=S2", e.ID):                                           {"sealed-code"},
+			fmt.Sprintf("/exam/exams/%d/sites/%s/staff", e.ID, lwSite):                                          {"exam_staff"},
+			fmt.Sprintf("/exam/exams/%d/candidates.csv", e.ID):                                                  {c0.IDMasked},
+		}
+		for path, wants := range pages {
+			resp := admin.do("GET", path, "", "", nil)
+			body := mustRead(t, resp)
+			if resp.StatusCode != 200 {
+				t.Errorf("GET %s: %d", path, resp.StatusCode)
+				continue
+			}
+			for _, w := range wants {
+				if !strings.Contains(body, w) {
+					t.Errorf("GET %s: no %q", path, w)
+				}
+			}
+			var i int
+			fmt.Sscanf(c0.Number, "2027%06d", &i)
+			if strings.Contains(body, exam.DemoIDNumber(i-100001)) {
+				t.Errorf("GET %s shows a full ID-card number", path)
+			}
+		}
+		// Site staff see their site only, and no papers.
+		staff := ta.client(t)
+		staff.login("exam_staff", demo.Password)
+		resp = staff.do("GET", fmt.Sprintf("/exam/exams/%d", e.ID), "", "", nil)
+		if body := mustRead(t, resp); resp.StatusCode != 200 || !strings.Contains(body, lwSite) || strings.Contains(body, gcSite) {
+			t.Errorf("site staff's exam page: %d, shows the other site: %v", resp.StatusCode, strings.Contains(body, gcSite))
+		}
+		if st := staff.do("GET", fmt.Sprintf("/exam/exams/%d/candidates?site=%s", e.ID, gcSite), "", "", nil).StatusCode; st != 404 {
+			t.Errorf("site staff listing the other site: %d, want 404", st)
+		}
+		if st := staff.do("GET", fmt.Sprintf("/exam/papers/%d", pa.ID), "", "", nil).StatusCode; st != 404 {
+			t.Errorf("site staff opening a paper: %d, want 404", st)
+		}
+		if st := staff.do("GET", fmt.Sprintf("/exam/exams/%d/keys", e.ID), "", "", nil).StatusCode; st != 404 {
+			t.Errorf("site staff on the keys page: %d, want 404", st)
+		}
+		if len(full.Blobs()) > 0 {
+			if st := admin.do("GET", "/exam/media/"+full.Blobs()[0], "", "", nil).StatusCode; st != 200 {
+				t.Errorf("prompt audio for an author: %d", st)
+			}
+			if st := staff.do("GET", "/exam/media/"+full.Blobs()[0], "", "", nil).StatusCode; st != 404 {
+				t.Errorf("prompt audio for site staff: %d, want 404", st)
+			}
+		}
+		if st := admin.do("GET", "/exam/media/"+lwA, "", "", nil).StatusCode; st != 404 {
+			t.Errorf("a sealed paper through the media route: %d, want 404", st)
 		}
 	})
 }
