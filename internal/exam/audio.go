@@ -233,7 +233,20 @@ func (s *Service) Synthesize(ctx context.Context, text string) (string, error) {
 	if st.Size() > s.cfg.MaxAudioBytes*4 {
 		return "", apperr.New(apperr.TooLarge, "exam.err_audio_large", s.cfg.MaxAudioBytes>>20)
 	}
-	return s.storeAudioFile(ctx, dir, raw, text)
+	b, err := os.ReadFile(raw)
+	if err != nil {
+		return "", err
+	}
+	pcm, rate, err := parseWAV(b)
+	if err != nil || len(pcm) == 0 {
+		return s.storeAudioFile(ctx, dir, raw, text) // let ffmpeg read what espeak-ng wrote
+	}
+	out := encodeWAV(resample(pcm, rate, 16000), 16000)
+	info, err := s.blobs.Put(ctx, bytes.NewReader(out))
+	if err != nil {
+		return "", err
+	}
+	return info.Key, s.addMedia(ctx, info.Key, "audio", "audio/wav", info.Size, int64(len(out)-44)/32, text)
 }
 
 func (s *Service) addMedia(ctx context.Context, sha, kind, mime string, size, ms int64, tts string) error {

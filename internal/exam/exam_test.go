@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -506,5 +507,47 @@ func TestAudio(t *testing.T) {
 	}
 	if _, err := small.UploadAudio(ctx, bytes.NewReader(in)); apperr.CodeOf(err) != apperr.TooLarge {
 		t.Errorf("over the size limit: %v, want too large", err)
+	}
+}
+
+// TestResample: a tone keeps its pitch and loudness through 22050 → 16000
+// Hz, and a tone above the new Nyquist frequency is filtered out.
+func TestResample(t *testing.T) {
+	tone := func(freq float64) []int16 {
+		x := make([]int16, 22050)
+		for i := range x {
+			x[i] = int16(10000 * math.Sin(2*math.Pi*freq*float64(i)/22050))
+		}
+		return x
+	}
+	rms := func(x []int16) float64 {
+		s := 0.0
+		for _, v := range x[100 : len(x)-100] {
+			s += float64(v) * float64(v)
+		}
+		return math.Sqrt(s / float64(len(x)-200))
+	}
+	y := resample(tone(1000), 22050, 16000)
+	if len(y) != 16000 {
+		t.Fatalf("%d samples, want 16000", len(y))
+	}
+	crossings := 0
+	for i := 1; i < len(y); i++ {
+		if (y[i-1] < 0) != (y[i] < 0) {
+			crossings++
+		}
+	}
+	if crossings < 1990 || crossings > 2010 {
+		t.Errorf("1 kHz tone has %d zero crossings per second, want about 2000", crossings)
+	}
+	if r := rms(y); r < 6500 || r > 7600 {
+		t.Errorf("1 kHz tone RMS %.0f, want about 7071", r)
+	}
+	if r := rms(resample(tone(10000), 22050, 16000)); r > 1000 {
+		t.Errorf("10 kHz tone RMS after resampling %.0f, want it filtered out", r)
+	}
+	pcm, rate, err := parseWAV(encodeWAV(y, 16000))
+	if err != nil || rate != 16000 || len(pcm) != len(y) || pcm[123] != y[123] {
+		t.Errorf("WAV round trip: rate %d, %d samples, %v", rate, len(pcm), err)
 	}
 }
