@@ -90,6 +90,9 @@ func (h *Handlers) paperData(r *http.Request, d PaperDoc, doc string) paperData 
 		doc = string(b)
 	}
 	pd := paperData{Doc: d, JSON: doc, Problems: h.problems(r, d.Issues), Speech: h.svc.SpeechAvailable()}
+	if pd.Problems == nil {
+		pd.Problems = []problemView{}
+	}
 	b, _ := json.Marshal(pd.Problems)
 	pd.ProbJSON = string(b)
 	T := h.tr(r)

@@ -10,7 +10,7 @@
   var doc = document.getElementById('doc');
   var L = JSON.parse(root.dataset.labels || '{}');
   var problems = {};
-  JSON.parse(root.dataset.problems || '[]').forEach(function (p) { (problems[p.path] = problems[p.path] || []).push(p.message); });
+  (JSON.parse(root.dataset.problems || '[]') || []).forEach(function (p) { (problems[p.path] = problems[p.path] || []).push(p.message); });
   var paper;
   try { paper = JSON.parse(doc.value); } catch (e) { return; }
   document.documentElement.classList.add('js');

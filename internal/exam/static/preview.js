@@ -100,11 +100,14 @@
       recorder.onstop = function () {
         if (chunks.length) {
           out.appendChild(el('p', { text: L.your_recording }));
-          out.appendChild(el('audio', { controls: '', 'data-testid': 'pv-recording', src: URL.createObjectURL(new Blob(chunks, { type: recorder.mimeType })) }));
+          var blob = new Blob(chunks, { type: recorder.mimeType });
+          out.appendChild(el('audio', { controls: '', 'data-testid': 'pv-recording', 'data-bytes': String(blob.size), src: URL.createObjectURL(blob) }));
         }
       };
       recorder.start();
-      out.appendChild(el('p', { 'class': 'rec', text: '● ' + L.recording }));
+      var dot = el('p', { 'class': 'rec', text: '● ' + L.recording });
+      recorder.addEventListener('stop', function () { dot.remove(); });
+      out.appendChild(dot);
       finish = countdown(L.answer, sec, box, function () { stopRec(); if (token === cancelled) then(); });
     }
     if (stream) start();
@@ -121,6 +124,7 @@
   function go(i) {
     stop();
     if (i < 0) return;
+    var token = cancelled;
     cur = i;
     root.textContent = '';
     if (cur >= steps.length) {
@@ -153,7 +157,9 @@
       var listen = function (next) { return play((it.prompt || {}).audio, it.plays || 0, box, next); };
       // Objective items: read the options, then listen. Spoken items:
       // listen, prepare, answer.
-      var phases = it.type === 'listen_choose' ? [prep, listen] : [listen, prep, function (next) { return record(it.answer_sec || 0, box, next); }];
+      // After a spoken answer the recording stays for playback until Next.
+      var review = function (next) { box.appendChild(el('p', { 'class': 'phase', 'data-testid': 'pv-done', text: L.done })); return next; };
+      var phases = it.type === 'listen_choose' ? [prep, listen] : [listen, prep, function (next) { return record(it.answer_sec || 0, box, next); }, review];
       var k = 0;
       var run = function () {
         if (k >= phases.length) { go(cur + 1); return; }
@@ -163,6 +169,7 @@
       };
       run();
     }
+    if (token !== cancelled) return; // the step ended at once and the next one is showing
     var n = nav(stage);
     n.firstChild.disabled = !canBack();
     root.appendChild(n);
