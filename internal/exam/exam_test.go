@@ -1,10 +1,13 @@
 package exam
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"log/slog"
 	"math"
@@ -550,4 +553,146 @@ func TestResample(t *testing.T) {
 	if err != nil || rate != 16000 || len(pcm) != len(y) || pcm[123] != y[123] {
 		t.Errorf("WAV round trip: rate %d, %d samples, %v", rate, len(pcm), err)
 	}
+}
+
+// TestImportRollback: when the database fails in the middle of writing an
+// import, the rows written before it are rolled back too.
+func TestImportRollback(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newFixture(t, d)
+		ctx := context.Background()
+		e := setupExam(t, f)
+		var ddl string
+		if d.Dialect() == db.Postgres {
+			ddl = `CREATE FUNCTION fail_import() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END; $$ LANGUAGE plpgsql;
+				CREATE TRIGGER fail_import BEFORE INSERT ON exam_candidates FOR EACH ROW WHEN (NEW.number = 'FAIL0003') EXECUTE FUNCTION fail_import();`
+		} else {
+			ddl = `CREATE TRIGGER fail_import BEFORE INSERT ON exam_candidates WHEN NEW.number = 'FAIL0003' BEGIN SELECT RAISE(ABORT, 'injected failure'); END;`
+		}
+		if _, err := d.Exec(ctx, ddl); err != nil {
+			t.Fatal(err)
+		}
+		file := csvOf("FAIL0001,甲,济南第一中学,"+DemoIDNumber(0), "FAIL0002,乙,济南第一中学,"+DemoIDNumber(1), "FAIL0003,丙,济南第一中学,"+DemoIDNumber(2))
+		rep, err := f.svc.ImportCandidates(ctx, f.p["admin"], e.ID, strings.NewReader(file), "c.csv", tabular.Limits{}, T)
+		if err == nil || rep.Applied {
+			t.Fatalf("import with a failing row: err %v, applied %v", err, rep.Applied)
+		}
+		cs, err := f.svc.Candidates(ctx, e.ID, CandidateFilter{})
+		if err != nil || len(cs) != 0 {
+			t.Errorf("%d candidates left after the failed write (%v), want 0", len(cs), err)
+		}
+	})
+}
+
+func pngOf(t *testing.T) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 30, 40))
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func zipOf(t *testing.T, files map[string][]byte) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	for name, data := range files {
+		w, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(data)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// TestPhotosAndStaff: photos come in a zip, all good or none attached;
+// site staff and chief proctors are listed for the site package.
+func TestPhotosAndStaff(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newFixture(t, d)
+		ctx := context.Background()
+		e := setupExam(t, f)
+		admin := f.p["admin"]
+		file := "准考证号,姓名,学校,身份证号,照片\r\n20270001,张三,济南第一中学," + DemoIDNumber(0) + ",zhangsan.png\r\n20270002,李四,济南第一中学," + DemoIDNumber(1) + ",\r\n"
+		if rep, err := f.svc.ImportCandidates(ctx, admin, e.ID, strings.NewReader(file), "c.csv", tabular.Limits{}, T); err != nil || !rep.Applied {
+			t.Fatalf("import: %v %+v", err, rep)
+		}
+		photo := pngOf(t)
+		rep, err := f.svc.ImportPhotos(ctx, admin, e.ID, zipOf(t, map[string][]byte{"照片/zhangsan.png": photo, "20270002.png": []byte("not an image")}))
+		if apperr.CodeOf(err) != apperr.Invalid || rep == nil || len(rep.Bad) != 1 {
+			t.Fatalf("zip with a broken photo: %v %+v", err, rep)
+		}
+		cs, _ := f.svc.Candidates(ctx, e.ID, CandidateFilter{})
+		for _, c := range cs {
+			if c.Photo != "" {
+				t.Errorf("%s got a photo from a refused zip", c.Number)
+			}
+		}
+		rep, err = f.svc.ImportPhotos(ctx, admin, e.ID, zipOf(t, map[string][]byte{"zhangsan.png": photo, "20270002.png": photo, "stranger.png": photo}))
+		if err != nil || rep.Matched != 2 || len(rep.Unmatched) != 1 {
+			t.Fatalf("good zip: %v %+v", err, rep)
+		}
+		if _, err := f.svc.ImportPhotos(ctx, admin, e.ID, []byte("PK not a zip")); apperr.CodeOf(err) != apperr.Invalid {
+			t.Errorf("not a zip: %v", err)
+		}
+		sites, _ := f.svc.DemoSites(ctx)
+		st, err := f.svc.CreateStaff(ctx, admin, e.ID, sites[1], StaffInput{Username: "gc_chief", Name: "钢城主考", Password: "Kaowu-2027-gc", Chief: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.CreateStaff(ctx, f.p["exam_staff"], e.ID, sites[1], StaffInput{Username: "sneaky", Name: "x", Password: "Kaowu-2027-gc"}); apperr.CodeOf(err) != apperr.NotFound {
+			t.Errorf("site staff creating accounts: %v, want not found", err)
+		}
+		list, err := f.svc.Staff(ctx, sites[1])
+		if err != nil || len(list) != 1 || list[0].UserID != st.UserID || !list[0].Chief {
+			t.Errorf("staff of %s: %+v %v", sites[1], list, err)
+		}
+		if _, err := f.svc.AssignExamSeats(ctx, admin, e.ID); err != nil {
+			t.Fatal(err)
+		}
+		pkg, err := f.svc.Package(ctx, nil, sites[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		withPhoto := 0
+		for _, c := range pkg.Candidates {
+			if c.Photo != "" {
+				withPhoto++
+				found := false
+				for _, b := range pkg.Blobs {
+					found = found || b == c.Photo
+				}
+				if !found {
+					t.Errorf("photo of %s not among the package blobs", c.Number)
+				}
+			}
+		}
+		gcPkg, _ := f.svc.Package(ctx, nil, sites[1])
+		for _, c := range gcPkg.Candidates {
+			if c.Photo != "" {
+				withPhoto++
+			}
+		}
+		if withPhoto != 2 || len(gcPkg.Staff) != 1 || !gcPkg.Staff[0].Chief {
+			t.Errorf("packages: %d photos in all (want 2), staff at %s %+v", withPhoto, sites[1], gcPkg.Staff)
+		}
+		// The package's revision moves only when its content does.
+		again, _ := f.svc.Package(ctx, nil, sites[1])
+		if again.Revision != gcPkg.Revision {
+			t.Errorf("revision moved without a change: %d → %d", gcPkg.Revision, again.Revision)
+		}
+		if err := f.svc.SetChief(ctx, admin, e.ID, sites[1], st.UserID, false); err != nil {
+			t.Fatal(err)
+		}
+		changed, _ := f.svc.Package(ctx, nil, sites[1])
+		if changed.Revision != gcPkg.Revision+1 || changed.Staff[0].Chief {
+			t.Errorf("after a change: revision %d (was %d), chief %v", changed.Revision, gcPkg.Revision, changed.Staff[0].Chief)
+		}
+	})
 }
