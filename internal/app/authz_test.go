@@ -204,6 +204,7 @@ var routeAccess = map[string][]string{
 	"POST /api/v1/exam/exams/{id}/sessions":                         examStaff,
 	"POST /api/v1/exam/exams/{id}/rooms":                            examStaff,
 	"POST /api/v1/exam/exams/{id}/candidates/import":                examStaff,
+	"PUT /api/v1/exam/exams/{id}/candidates/{number}/photo":         examStaff,
 	"GET /api/v1/exam/exams/{id}/candidates":                        examStaff,
 	"POST /api/v1/exam/exams/{id}/seats":                            examStaff,
 	"GET /api/v1/exam/exams/{id}/keys":                              examStaff,

@@ -347,6 +347,20 @@ func TestExamSiteAPI(t *testing.T) {
 				t.Errorf("prompt audio for site staff: %d, want 404", st)
 			}
 		}
+		// One photo set through the API; a text file is not a photo.
+		png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84\x00\x00\x00\x00IEND\xaeB`\x82")
+		photoPath := fmt.Sprintf("/api/v1/exam/exams/%d/candidates/%s/photo", e.ID, c0.Number)
+		if resp := admin.do("PUT", photoPath, "image/png", string(png), nil); resp.StatusCode != http.StatusNoContent {
+			t.Errorf("set a photo: %d %s", resp.StatusCode, mustRead(t, resp))
+		}
+		if st := admin.do("PUT", photoPath, "image/png", "just text", nil).StatusCode; st != 400 {
+			t.Errorf("a text file as a photo: %d, want 400", st)
+		}
+		if ci, _ := ta.Exam.Candidates(ctx, e.ID, exam.CandidateFilter{Site: c0.Site, Room: c0.Room, Session: c0.Session}); len(ci) == 0 || ci[0].Photo == "" {
+			t.Errorf("photo not set")
+		} else if st := staff.do("GET", "/exam/media/"+ci[0].Photo, "", "", nil).StatusCode; st != 200 {
+			t.Errorf("the site's staff viewing a candidate photo: %d", st)
+		}
 		if st := admin.do("GET", "/exam/media/"+lwA, "", "", nil).StatusCode; st != 404 {
 			t.Errorf("a sealed paper through the media route: %d, want 404", st)
 		}

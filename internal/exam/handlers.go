@@ -77,6 +77,7 @@ func (h *Handlers) Routes() []web.Route {
 		{Method: "POST", Path: "/api/v1/exam/exams/{id}/sessions", Perm: PermAdmin, Tag: tag, Summary: "Add or replace a session (by code) with its paper variants", Request: SessionInput{}, Response: Session{}, Handler: h.apiSession},
 		{Method: "POST", Path: "/api/v1/exam/exams/{id}/rooms", Perm: PermAdmin, Tag: tag, Summary: "Add or change a room of a site", Request: RoomInput{}, Response: Room{}, Handler: h.apiRoom},
 		{Method: "POST", Path: "/api/v1/exam/exams/{id}/candidates/import", Perm: PermAdmin, Tag: tag, Summary: "Import candidates from CSV/XLSX (multipart field file): all rows or none", Response: ImportReport{}, Handler: h.apiImport},
+		{Method: "PUT", Path: "/api/v1/exam/exams/{id}/candidates/{number}/photo", Perm: PermAdmin, Tag: tag, Summary: "Set one candidate's photo (raw JPEG or PNG body)", Handler: h.apiPhoto},
 		{Method: "GET", Path: "/api/v1/exam/exams/{id}/candidates", Perm: PermAdmin, Tag: tag, Summary: "Candidates (?site=&session=&room=), ID numbers masked", Response: []Candidate{}, Handler: h.apiCandidates},
 		{Method: "POST", Path: "/api/v1/exam/exams/{id}/seats", Perm: PermAdmin, Tag: tag, Summary: "Seat every candidate (session → site → room → seat)", Response: SeatReport{}, Handler: h.apiSeats},
 		{Method: "GET", Path: "/api/v1/exam/exams/{id}/keys", Perm: PermAdmin, Tag: tag, Summary: "Session × site keys (made and papers sealed on first call) and their release state", Response: []KeyRow{}, Handler: h.apiKeys},
@@ -558,4 +559,19 @@ func (h *Handlers) apiKey(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return web.JSON(w, http.StatusOK, keyResponse{Key: bundle.EncodeKey(k)})
+}
+
+func (h *Handlers) apiPhoto(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	number := strings.ToUpper(r.PathValue("number"))
+	r.Body = http.MaxBytesReader(w, r.Body, h.svc.cfg.MaxImageBytes+2) // readImage reports what is over the limit
+	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "photo of "+number)
+	if err := h.svc.SetPhoto(r.Context(), principal(r), id, number, r.Body); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
