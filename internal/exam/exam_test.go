@@ -21,7 +21,6 @@ import (
 
 	"golang.org/x/text/encoding/simplifiedchinese"
 
-	"jnedu/internal/demo"
 	"jnedu/internal/exam/paper"
 	"jnedu/internal/identity"
 	"jnedu/internal/platform/apperr"
@@ -51,8 +50,32 @@ func newFixture(t *testing.T, d *db.DB) *fixture {
 	DefinePermissions(rbac)
 	ids := identity.NewService(d, rbac, identity.Settings{SessionTTL: time.Hour, SessionMaxAge: 2 * time.Hour, LoginMaxFailures: 5,
 		LoginLockout: time.Minute, Demo: true, AuditRetentionDays: 180}, log, nil)
-	if _, err := demo.Load(ctx, ids); err != nil {
-		t.Fatal(err)
+	// A small organisation tree (the demo's codes), three people.
+	orgs := map[string]int64{}
+	for _, o := range []struct {
+		code, name, parent string
+		kind               identity.OrgKind
+	}{
+		{"JN-EDU", "济南市教育局", "", identity.KindBureau}, {"JN-DJG", "济南市电化教育馆", "JN-EDU", identity.KindCenter},
+		{"D-LW", "莱芜区", "JN-EDU", identity.KindDistrict}, {"D-GC", "钢城区", "JN-EDU", identity.KindDistrict},
+		{"E-LW01", "莱芜第一中学考点", "D-LW", identity.KindExamSite}, {"E-GC18", "钢城区实验学校考点", "D-GC", identity.KindExamSite},
+		{"S-JN01", "济南第一中学", "JN-EDU", identity.KindSchool},
+	} {
+		created, err := ids.CreateOrg(ctx, nil, identity.OrgInput{ParentID: orgs[o.parent], Kind: o.kind, Code: o.code, Name: o.name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		orgs[o.code] = created.ID
+	}
+	no := false
+	for _, u := range []struct {
+		name, org string
+		role      identity.Role
+	}{{"admin", "JN-EDU", identity.RolePlatformAdmin}, {"exam_staff", "E-LW01", identity.RoleExamStaff}, {"teacher", "S-JN01", identity.RoleTeacher}} {
+		if _, err := ids.CreateUser(ctx, nil, identity.UserInput{OrgID: orgs[u.org], Username: u.name, DisplayName: u.name,
+			Password: "Kaowu-2027-test", Roles: []identity.Role{u.role}, MustChangePassword: &no}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	blobs, err := blob.OpenLocal(t.TempDir())
 	if err != nil {
