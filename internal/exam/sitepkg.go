@@ -194,10 +194,14 @@ func (s *Service) Package(ctx context.Context, p *identity.Principal, site strin
 	if err != nil {
 		return pkg, err
 	}
+	ids, err := s.idNumbers(ctx, e.ID, o.Code)
+	if err != nil {
+		return pkg, err
+	}
 	for _, c := range cands {
-		id, err := s.idNumber(ctx, e.ID, c.Number)
-		if err != nil {
-			return pkg, err
+		id, ok := ids[c.Number]
+		if !ok {
+			return pkg, fmt.Errorf("candidate %s: no ID number", c.Number)
 		}
 		pkg.Candidates = append(pkg.Candidates, bundle.Candidate{Number: c.Number, Name: c.Name, School: c.School, IDMasked: c.IDMasked,
 			IDCheck: idCheck(e.Code, c.Number, id), Photo: c.Photo, Session: c.Session, Room: c.Room, Seat: c.Seat, Variant: c.Variant})
@@ -263,26 +267,51 @@ func (s *Service) revise(ctx context.Context, examID int64, pkg *bundle.SitePack
 	})
 }
 
-func (s *Service) idNumber(ctx context.Context, examID int64, number string) (string, error) {
-	var enc string
-	if err := s.db.QueryRow(ctx, "SELECT id_enc FROM exam_candidates WHERE exam_id = ? AND number = ?", examID, number).Scan(&enc); err != nil {
-		return "", notFoundOr(err)
+// idNumbers decrypts the ID-card numbers of the candidates seated at a site.
+func (s *Service) idNumbers(ctx context.Context, examID int64, site string) (map[string]string, error) {
+	rows, err := s.db.Query(ctx, "SELECT number, id_enc FROM exam_candidates WHERE exam_id = ? AND site_code = ?", examID, site)
+	if err != nil {
+		return nil, err
 	}
-	b, err := s.unprotect(enc, fmt.Sprintf("exam-id|%d|%s", examID, number))
-	return string(b), err
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var number, enc string
+		if err := rows.Scan(&number, &enc); err != nil {
+			return nil, err
+		}
+		b, err := s.unprotect(enc, fmt.Sprintf("exam-id|%d|%s", examID, number))
+		if err != nil {
+			return nil, err
+		}
+		out[number] = string(b)
+	}
+	return out, rows.Err()
 }
 
 // MaxBlobBytes bounds a blob served to a site.
 const MaxBlobBytes = bundle.MaxSealedBytes
 
-// SiteBlob opens a blob of the site's package; any other is not found.
+// SiteBlob opens a blob of the site's package (a sealed paper of one of
+// its sessions, a photo of a candidate seated there); any other is not
+// found.
 func (s *Service) SiteBlob(ctx context.Context, p *identity.Principal, site, sha string) (io.ReadSeekCloser, Media, error) {
-	pkg, err := s.Package(ctx, p, site)
+	o, err := s.siteFor(ctx, p, site)
 	if err != nil {
 		return nil, Media{}, err
 	}
-	i := sort.SearchStrings(pkg.Blobs, sha)
-	if i >= len(pkg.Blobs) || pkg.Blobs[i] != sha {
+	e, err := s.siteExam(ctx, o.Code)
+	if err != nil {
+		return nil, Media{}, err
+	}
+	var n int
+	if err := s.db.QueryRow(ctx, `SELECT (SELECT COUNT(*) FROM exam_sealed x JOIN exam_sessions ss ON ss.id = x.session_id
+			WHERE ss.exam_id = ? AND x.site_code = ? AND x.blob = ?)
+		+ (SELECT COUNT(*) FROM exam_candidates WHERE exam_id = ? AND site_code = ? AND photo = ?)`,
+		e.ID, o.Code, sha, e.ID, o.Code, sha).Scan(&n); err != nil {
+		return nil, Media{}, err
+	}
+	if n == 0 {
 		return nil, Media{}, notFound()
 	}
 	m, err := s.MediaInfo(ctx, sha)
