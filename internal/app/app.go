@@ -158,10 +158,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	sh := share.NewHandlers(a.Share, a.Identity, rd, share.NewSigner(secret, 6*time.Hour, opt.Now), cfg.MaxBodyBytes, cfg.BaseURL)
 	sh.SetProcessor(proc)
 	a.Routes.Add(sh.Routes()...)
-	// Exam marking at the center. The exam catalogue (Marking.SetCatalog)
-	// and the speech scorer (Marking.SetScorer) are connected here when
-	// those parts are wired; until then intake answers "not configured"
-	// and marking is by humans only.
+	// Exam marking at the center. The exam catalogue is connected below,
+	// with the exam center; the speech scorer (Marking.SetScorer) is
+	// connected here when it is wired; until then marking is by humans only.
 	a.Marking = marking.NewService(d, blobs, a.Bus, a.Identity, marking.Config{BaseURL: cfg.BaseURL}, log, opt.Now)
 	// Machine scores only where the acoustic model is installed; without
 	// it spoken answers go straight to human markers.
@@ -177,6 +176,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 		return nil, err
 	}
 	a.Routes.Add(exam.NewHandlers(a.Exam, rd, cfg.MaxBodyBytes, tabular.Limits{MaxBytes: cfg.MaxImportBytes, MaxRows: cfg.MaxImportRows}).Routes()...)
+	a.Marking.SetCatalog(centerCatalog{a.Exam})
 	prot, err := roster.NewProtector(secret)
 	if err != nil {
 		return nil, err

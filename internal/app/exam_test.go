@@ -95,8 +95,15 @@ func TestExamSiteAPI(t *testing.T) {
 		if got, err := ta.Exam.SitePublicKey(ctx, lwSite); err != nil || !got.Equal(pub2) {
 			t.Errorf("registered key = %x (%v), want the second", got, err)
 		}
-		if err := ta.Exam.LockSiteKey(ctx, lwSite); err != nil {
-			t.Fatal(err)
+		// Marking asks for the roster once a package from the site verified:
+		// the key is locked from then on.
+		cat := centerCatalog{ta.Exam}
+		roster, err := cat.SessionRoster(ctx, exam.DemoExamCode, lwSite, "S1")
+		if err != nil || len(roster) == 0 {
+			t.Fatalf("roster through the marking catalogue: %v %v", roster, err)
+		}
+		if ci, err := cat.CandidateInfo(ctx, exam.DemoExamCode, roster[0]); err != nil || ci.Site != lwSite || ci.Session != "S1" || ci.Seat == 0 {
+			t.Errorf("candidate through the marking catalogue: %+v %v", ci, err)
 		}
 		if st := reg(pub); st != http.StatusConflict {
 			t.Errorf("replace a key that signed answers: %d, want 409", st)
