@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"jnedu/internal/config"
+	"jnedu/internal/exam"
 	"jnedu/internal/exam/marking"
 	"jnedu/internal/identity"
 	"jnedu/internal/platform/blob"
@@ -44,6 +45,7 @@ type App struct {
 	Share    *share.Service
 	Roster   *roster.Service
 	Marking  *marking.Service
+	Exam     *exam.Service
 	Speech   *speech.Service
 	Routes   *web.Routes
 	Handler  http.Handler
@@ -53,7 +55,7 @@ type App struct {
 
 // Sources lists every subsystem's migrations, in dependency order.
 func Sources() []db.Source {
-	return []db.Source{events.Migrations(), jobs.Migrations(), identity.Migrations(), share.Migrations(), marking.Migrations(), roster.Migrations()}
+	return []db.Source{events.Migrations(), jobs.Migrations(), identity.Migrations(), share.Migrations(), exam.Migrations(), marking.Migrations(), roster.Migrations()}
 }
 
 // Open connects to the database without touching its schema.
@@ -98,6 +100,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	a.Bus = events.NewBus(d, events.Options{Logger: log, Now: opt.Now})
 	a.RBAC = identity.NewRBAC()
 	share.DefinePermissions(a.RBAC)
+	exam.DefinePermissions(a.RBAC)
 	marking.DefinePermissions(a.RBAC)
 	roster.DefinePermissions(a.RBAC)
 	a.Identity = identity.NewService(d, a.RBAC, identity.Settings{
@@ -120,17 +123,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	}, log)
 	a.Speech.HandleJobs(1)
 
-	tr, err := web.NewTranslator(web.Messages(), identity.Messages(), share.Messages(), marking.Messages(), roster.Messages(), systemMessages())
+	tr, err := web.NewTranslator(web.Messages(), identity.Messages(), share.Messages(), marking.Messages(), roster.Messages(), exam.Messages(), systemMessages())
 	if err != nil {
 		return nil, err
 	}
 	ih := identity.NewHandlers(a.Identity, identity.HandlerConfig{
 		MaxBody: cfg.MaxBodyBytes, Demo: cfg.Demo,
 		ImportLimits: tabular.Limits{MaxBytes: cfg.MaxImportBytes, MaxRows: cfg.MaxImportRows},
-		Tiles:        append(append(share.Tiles(), marking.Tiles()...), roster.Tiles()...),
+		Tiles:        append(append(append(share.Tiles(), exam.Tiles()...), marking.Tiles()...), roster.Tiles()...),
 	})
 	rd, err := web.NewRenderer(tr, log, ih.Chrome, web.TemplateSet{Prefix: "identity", FS: identity.TemplatesFS()},
-		web.TemplateSet{Prefix: "share", FS: share.TemplatesFS()}, web.TemplateSet{Prefix: "marking", FS: marking.TemplatesFS()},
+		web.TemplateSet{Prefix: "share", FS: share.TemplatesFS()}, web.TemplateSet{Prefix: "exam", FS: exam.TemplatesFS()}, web.TemplateSet{Prefix: "marking", FS: marking.TemplatesFS()},
 		web.TemplateSet{Prefix: "roster", FS: roster.TemplatesFS()})
 	if err != nil {
 		return nil, err
@@ -155,10 +158,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	sh := share.NewHandlers(a.Share, a.Identity, rd, share.NewSigner(secret, 6*time.Hour, opt.Now), cfg.MaxBodyBytes, cfg.BaseURL)
 	sh.SetProcessor(proc)
 	a.Routes.Add(sh.Routes()...)
-	// Exam marking at the center. The exam catalogue (Marking.SetCatalog)
-	// and the speech scorer (Marking.SetScorer) are connected here when
-	// those parts are wired; until then intake answers "not configured"
-	// and marking is by humans only.
+	// Exam marking at the center. The exam catalogue is connected below,
+	// with the exam center; the speech scorer (Marking.SetScorer) is
+	// connected here when it is wired; until then marking is by humans only.
 	a.Marking = marking.NewService(d, blobs, a.Bus, a.Identity, marking.Config{BaseURL: cfg.BaseURL}, log, opt.Now)
 	// Machine scores only where the acoustic model is installed; without
 	// it spoken answers go straight to human markers.
@@ -169,6 +171,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	}
 	recordMachineScores(a.Bus, a.Marking)
 	a.Routes.Add(marking.NewHandlers(a.Marking, rd, a.Identity, cfg.MaxBodyBytes).Routes()...)
+	// Exams (center side).
+	if a.Exam, err = exam.NewService(d, blobs, a.Identity, exam.Config{Secret: secret, WorkDir: filepath.Join(cfg.DataDir, "work", "exam")}, log, opt.Now); err != nil {
+		return nil, err
+	}
+	a.Routes.Add(exam.NewHandlers(a.Exam, rd, cfg.MaxBodyBytes, tabular.Limits{MaxBytes: cfg.MaxImportBytes, MaxRows: cfg.MaxImportRows}).Routes()...)
+	a.Marking.SetCatalog(centerCatalog{a.Exam})
 	prot, err := roster.NewProtector(secret)
 	if err != nil {
 		return nil, err
@@ -179,7 +187,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 		Routes: a.Routes, Guard: identity.NewGuard(a.Identity, cfg.MaxBodyBytes, cfg.MaxImportBytes+1<<20),
 		Renderer: rd, Log: log, Metrics: a.Metrics, ClientIP: web.ClientIP{Trusted: web.ParseTrusted(cfg.TrustedProxies)},
 		Audit: a.Identity.AuditRequest, LoginPath: "/login", PasswordPath: "/account/password",
-		Static: map[string]fs.FS{"share": share.StaticFS(), "marking": marking.StaticFS()},
+		Static: map[string]fs.FS{"share": share.StaticFS(), "exam": exam.StaticFS(), "marking": marking.StaticFS()},
 	}
 	a.Handler = srv.Handler()
 	return a, nil

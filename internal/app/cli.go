@@ -16,6 +16,7 @@ import (
 
 	"jnedu/internal/config"
 	"jnedu/internal/demo"
+	"jnedu/internal/exam"
 	"jnedu/internal/exam/marking"
 	"jnedu/internal/identity"
 	"jnedu/internal/platform/apperr"
@@ -188,6 +189,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		if created {
 			a.Log.Info("demo data loaded")
 		}
+		loadExamDemo(ctx, a)
 	}
 	return a.Serve(ctx, func(addr string) {
 		a.Log.Info("listening", "addr", addr, "database", a.DB.String(), "data", cfg.DataDir, "blobs", blob.RedactURL(cfg.BlobURL),
@@ -394,4 +396,19 @@ func readPassword(file string, stderr io.Writer) (string, error) {
 		return "", errors.New("empty password")
 	}
 	return pw, nil
+}
+
+// loadExamDemo adds the demonstration exam; a failure is logged, never
+// fatal (the rest of the demo works without it).
+func loadExamDemo(ctx context.Context, a *App) {
+	res, err := a.Exam.LoadDemo(ctx)
+	switch {
+	case err != nil:
+		a.Log.Warn("demo exam not loaded", "err", err)
+	case !res.Speech:
+		a.Log.Warn("espeak-ng is not installed: demo exam papers have no synthesized prompt audio (apt-get install espeak-ng)")
+	}
+	if err == nil && res.Created {
+		a.Log.Info("demo exam loaded", "exam", exam.DemoExamCode)
+	}
 }

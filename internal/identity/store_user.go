@@ -186,3 +186,37 @@ func prefixCols(p, cols string) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// Verifier is a user's password verifier, for a node that signs people in
+// without reaching this service (an exam site node).
+type Verifier struct {
+	UserID       int64
+	Username     string
+	DisplayName  string
+	PasswordHash string
+}
+
+// RoleVerifiers lists the enabled users holding role on org or on an
+// organisation inside its subtree, with their password verifiers.
+func (s *Service) RoleVerifiers(ctx context.Context, role Role, orgID int64) ([]Verifier, error) {
+	o, err := getOrg(ctx, s.db, orgID)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	rows, err := s.db.Query(ctx, `SELECT DISTINCT u.id, u.username, u.display_name, u.password_hash FROM identity_users u
+		JOIN identity_grants g ON g.user_id = u.id JOIN identity_orgs o ON o.id = g.org_id
+		WHERE g.role = ? AND o.path LIKE ? AND u.disabled = FALSE ORDER BY u.username LIMIT 1000`, role, o.Path+"%")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Verifier
+	for rows.Next() {
+		var v Verifier
+		if err := rows.Scan(&v.UserID, &v.Username, &v.DisplayName, &v.PasswordHash); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

@@ -114,6 +114,14 @@ type Staff struct {
 	Chief        bool   `json:"chief"` // may enter a sealed key and end sessions
 }
 
+// IDCheck computes Candidate.IDCheck: a salted hash of the full ID-card
+// number (the exam and admission number are the salt), so a site node can
+// confirm what a candidate types without holding the number.
+func IDCheck(exam, number, id string) string {
+	h := sha256.Sum256([]byte("jnedu exam id check v1|" + exam + "|" + number + "|" + strings.ToUpper(strings.TrimSpace(id))))
+	return hex.EncodeToString(h[:16])
+}
+
 // PaperFile is the plaintext of a sealed paper.
 type PaperFile struct {
 	Paper json.RawMessage `json:"paper"` // a paper.Paper
