@@ -195,7 +195,10 @@ func (x *execution) renew(ctx context.Context) error {
 	}
 	now := x.q.now()
 	until := now.Add(x.q.opt.LeaseTTL).UnixMilli()
-	wctx, cancel := context.WithTimeout(ctx, x.q.opt.HeartbeatInterval)
+	// A slow database gets at least a few seconds: with a short heartbeat
+	// interval a write that merely waits on a busy server would count as
+	// failed, and failing until the lease ends gives the job up.
+	wctx, cancel := context.WithTimeout(ctx, max(x.q.opt.HeartbeatInterval, 3*time.Second))
 	defer cancel()
 	res, err := x.q.db.Exec(wctx, `UPDATE jobs_queue SET lease_until = ?, progress = ?, progress_note = ?, updated_at = ?
 		WHERE id = ? AND owner = ? AND attempts = ? AND state = 'running'`,
