@@ -10,28 +10,25 @@ import (
 	"jnedu/internal/speech"
 )
 
-// EnvSampleData names the folder of the speechocean762 sample when it is
-// not at ../shared/data/speechocean762-sample beside the repository.
+// EnvSampleData names a folder laid out like the speechocean762 sample
+// (scores.jsonl + audio/) to use instead of the subset in testdata (for
+// example the full sample: every 12th recording of it is scored).
 const EnvSampleData = "JNEDU_SPEECH_SAMPLE"
 
 func sampleDir(t *testing.T) string {
 	t.Helper()
-	if d := os.Getenv(EnvSampleData); d != "" {
-		return d
-	}
-	// internal/speech → repository root → ../shared/data/...
-	d, err := filepath.Abs(filepath.Join("..", "..", "..", "shared", "data", "speechocean762-sample"))
-	if err != nil {
-		t.Fatal(err)
+	d := filepath.Join("testdata", "speechocean762-subset")
+	if e := os.Getenv(EnvSampleData); e != "" {
+		d = e
 	}
 	if _, err := os.Stat(filepath.Join(d, "scores.jsonl")); err != nil {
-		t.Fatalf("the scored speech sample is missing at %s: put it there or set %s to its folder (%v)", d, EnvSampleData, err)
+		t.Fatalf("the scored speech sample is missing at %s (%v)", d, err)
 	}
 	return d
 }
 
-// TestSampleAgreement scores every 12th recording of the shared sample
-// and checks that the built-in model still agrees with the human medians.
+// TestSampleAgreement scores the subset of the shared sample in testdata
+// (every 12th recording) and checks that the built-in model still agrees with the human medians.
 // The model was fitted on this sample, so the floors sit well below its
 // cross-validated agreement: they catch a broken pipeline, they do not
 // measure quality (`jnedu speech eval` does, by cross-validation).
@@ -41,9 +38,12 @@ func TestSampleAgreement(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sub []speech.Item
-	for i := 0; i < len(items); i += 12 {
-		sub = append(sub, items[i])
+	sub := items
+	if len(items) > 200 { // a full sample: every 12th, as in testdata
+		sub = nil
+		for i := 0; i < len(items); i += 12 {
+			sub = append(sub, items[i])
+		}
 	}
 	sc := scorer(t)
 	ms := sc.MeasureAll(context.Background(), sub, runtime.GOMAXPROCS(0))
