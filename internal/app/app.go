@@ -17,6 +17,7 @@ import (
 	"jnedu/internal/exam"
 	"jnedu/internal/exam/marking"
 	"jnedu/internal/identity"
+	"jnedu/internal/lrs"
 	"jnedu/internal/platform/blob"
 	"jnedu/internal/platform/db"
 	"jnedu/internal/platform/events"
@@ -47,6 +48,7 @@ type App struct {
 	Marking  *marking.Service
 	Exam     *exam.Service
 	Speech   *speech.Service
+	LRS      *lrs.Service
 	Routes   *web.Routes
 	Handler  http.Handler
 	Metrics  *web.Metrics
@@ -55,7 +57,7 @@ type App struct {
 
 // Sources lists every subsystem's migrations, in dependency order.
 func Sources() []db.Source {
-	return []db.Source{events.Migrations(), jobs.Migrations(), identity.Migrations(), share.Migrations(), exam.Migrations(), marking.Migrations(), roster.Migrations()}
+	return []db.Source{events.Migrations(), jobs.Migrations(), identity.Migrations(), share.Migrations(), exam.Migrations(), marking.Migrations(), roster.Migrations(), lrs.Migrations()}
 }
 
 // Open connects to the database without touching its schema.
@@ -103,6 +105,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	exam.DefinePermissions(a.RBAC)
 	marking.DefinePermissions(a.RBAC)
 	roster.DefinePermissions(a.RBAC)
+	lrs.DefinePermissions(a.RBAC)
 	a.Identity = identity.NewService(d, a.RBAC, identity.Settings{
 		SessionTTL: cfg.SessionTTL.Duration, SessionMaxAge: cfg.SessionMaxAge.Duration,
 		LoginMaxFailures: cfg.LoginMaxFailures, LoginLockout: cfg.LoginLockout.Duration,
@@ -123,18 +126,29 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	}, log)
 	a.Speech.HandleJobs(1)
 
-	tr, err := web.NewTranslator(web.Messages(), identity.Messages(), share.Messages(), marking.Messages(), roster.Messages(), exam.Messages(), systemMessages())
+	secret, err := loadSecret(filepath.Join(cfg.DataDir, "secret.key"))
+	if err != nil {
+		return nil, err
+	}
+	base := cfg.BaseURL
+	if base == "" {
+		base = "http://" + cfg.Listen
+	}
+	a.LRS = lrs.NewService(d, a.Bus, log, opt.Now, base, derive(secret, "lrs-cursor"), lrs.Limits{})
+	subscribeRecords(a)
+
+	tr, err := web.NewTranslator(web.Messages(), identity.Messages(), share.Messages(), marking.Messages(), roster.Messages(), exam.Messages(), lrs.Messages(), systemMessages())
 	if err != nil {
 		return nil, err
 	}
 	ih := identity.NewHandlers(a.Identity, identity.HandlerConfig{
 		MaxBody: cfg.MaxBodyBytes, Demo: cfg.Demo,
 		ImportLimits: tabular.Limits{MaxBytes: cfg.MaxImportBytes, MaxRows: cfg.MaxImportRows},
-		Tiles:        append(append(append(share.Tiles(), exam.Tiles()...), marking.Tiles()...), roster.Tiles()...),
+		Tiles:        append(append(append(append(share.Tiles(), exam.Tiles()...), marking.Tiles()...), roster.Tiles()...), lrs.Tiles()...),
 	})
 	rd, err := web.NewRenderer(tr, log, ih.Chrome, web.TemplateSet{Prefix: "identity", FS: identity.TemplatesFS()},
 		web.TemplateSet{Prefix: "share", FS: share.TemplatesFS()}, web.TemplateSet{Prefix: "exam", FS: exam.TemplatesFS()}, web.TemplateSet{Prefix: "marking", FS: marking.TemplatesFS()},
-		web.TemplateSet{Prefix: "roster", FS: roster.TemplatesFS()})
+		web.TemplateSet{Prefix: "roster", FS: roster.TemplatesFS()}, web.TemplateSet{Prefix: "lrs", FS: lrs.TemplatesFS()})
 	if err != nil {
 		return nil, err
 	}
@@ -151,10 +165,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 		return nil, err
 	}
 	a.Routes.Add(uploads.Routes()...)
-	secret, err := loadSecret(filepath.Join(cfg.DataDir, "secret.key"))
-	if err != nil {
-		return nil, err
-	}
 	sh := share.NewHandlers(a.Share, a.Identity, rd, share.NewSigner(secret, 6*time.Hour, opt.Now), cfg.MaxBodyBytes, cfg.BaseURL)
 	sh.SetProcessor(proc)
 	a.Routes.Add(sh.Routes()...)
@@ -183,6 +193,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	}
 	a.Roster = roster.NewService(d, a.Identity, a.Bus, prot, log, opt.Now)
 	a.Routes.Add(roster.NewHandlers(a.Roster, rd, a.Identity, tabular.Limits{MaxBytes: cfg.MaxImportBytes, MaxRows: cfg.MaxImportRows}).Routes()...)
+	a.Routes.Add(lrs.NewAPI(a.LRS).Routes()...)
+	a.Routes.Add(lrs.NewHandlers(a.LRS, a.Identity, rd, cfg.MaxBodyBytes).Routes()...)
 	srv := &web.Server{
 		Routes: a.Routes, Guard: identity.NewGuard(a.Identity, cfg.MaxBodyBytes, cfg.MaxImportBytes+1<<20),
 		Renderer: rd, Log: log, Metrics: a.Metrics, ClientIP: web.ClientIP{Trusted: web.ParseTrusted(cfg.TrustedProxies)},

@@ -42,6 +42,7 @@ Commands:
             site key --session S | site export --session S --out DIR
   speech    speech scoring: speech score | speech eval DIR | speech fit DIR -o FILE
   worker    run background workers only: worker speech
+  lrs       learning-record store: lrs client-create -org CODE -name NAME | lrs client-list | lrs client-revoke -id ID
   backup    write a consistent backup of the database and blobs (safe while serve runs)
   restore   restore a backup into the configured database and data folder (stop serve first)
   version   print the version
@@ -83,6 +84,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		err = cmdSpeech(ctx, rest, stdout, stderr, getenv)
 	case "worker":
 		err = cmdWorker(ctx, rest, stdout, stderr, getenv)
+	case "lrs":
+		err = cmdLRS(ctx, rest, stdout, stderr, getenv)
 	case "backup":
 		err = cmdBackup(ctx, rest, stdout, stderr, getenv)
 	case "restore":

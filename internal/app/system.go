@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -167,4 +169,11 @@ func loadSecret(path string) ([]byte, error) {
 		return nil, fmt.Errorf("write secret: %w", err)
 	}
 	return b, nil
+}
+
+// derive makes a key for one purpose from the program's secret.
+func derive(secret []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }

@@ -39,6 +39,11 @@ type Route struct {
 	// NoAudit leaves a state-changing route out of the audit log: only for
 	// high-frequency reports nobody must answer for (playback progress).
 	NoAudit bool
+	// OwnAuth marks a route that authenticates its callers itself (the
+	// xAPI endpoint: HTTP Basic with a client credential). The guard is not
+	// consulted (no session, no CSRF token) and the cross-origin check lets
+	// it through, since the route answers CORS itself. Perm must be Public.
+	OwnAuth bool
 	Handler HandlerFunc
 }
 

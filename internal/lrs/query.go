@@ -1,0 +1,248 @@
+package lrs
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Query selects statements. Zero values mean "no filter".
+type Query struct {
+	Agent             string // AgentKey
+	Verb              string
+	Activity          string
+	Registration      string
+	RelatedActivities bool
+	RelatedAgents     bool
+	Since, Until      int64 // Unix ms; Since exclusive, Until inclusive; 0: none
+	HasSince          bool
+	HasUntil          bool
+	Limit             int
+	Ascending         bool
+	// OrgPrefix limits the statements to an organisation subtree.
+	OrgPrefix string
+	// After continues a previous page: statements strictly beyond this
+	// (stored, id) in the query's order.
+	After *Cursor
+}
+
+// Cursor is a position in the (stored, id) order.
+type Cursor struct {
+	Stored int64  `json:"s"`
+	ID     string `json:"i"`
+}
+
+// StoredStatement is one statement as stored.
+type StoredStatement struct {
+	ID     string
+	Stored int64
+	Body   obj
+	Voided bool
+}
+
+func (s *Service) matchSQL(alias string, q Query) (string, []any) {
+	var conds []string
+	var args []any
+	if q.Agent != "" {
+		c := "EXISTS (SELECT 1 FROM lrs_statement_agents ag WHERE ag.statement_id = " + alias + ".id AND ag.agent = ?"
+		if !q.RelatedAgents {
+			c += " AND ag.direct = TRUE"
+		}
+		conds = append(conds, c+")")
+		args = append(args, q.Agent)
+	}
+	if q.Verb != "" {
+		conds = append(conds, alias+".verb = ?")
+		args = append(args, q.Verb)
+	}
+	if q.Activity != "" {
+		if q.RelatedActivities {
+			conds = append(conds, "EXISTS (SELECT 1 FROM lrs_statement_activities ac WHERE ac.statement_id = "+alias+".id AND ac.activity = ?)")
+		} else {
+			conds = append(conds, alias+".activity = ?")
+		}
+		args = append(args, q.Activity)
+	}
+	if q.Registration != "" {
+		conds = append(conds, alias+".registration = ?")
+		args = append(args, strings.ToLower(q.Registration))
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// Statements runs a query; more is true when another page follows.
+func (s *Service) Statements(ctx context.Context, q Query) (out []StoredStatement, more bool, err error) {
+	limit := q.Limit
+	if limit <= 0 || limit > s.lim.MaxQueryLimit {
+		limit = s.lim.MaxQueryLimit
+	}
+	where := []string{"s.voided = FALSE"}
+	var args []any
+	if q.OrgPrefix != "" {
+		where = append(where, "s.org_path LIKE ?")
+		args = append(args, q.OrgPrefix+"%")
+	}
+	if m, margs := s.matchSQL("s", q); m != "" {
+		t, targs := s.matchSQL("t", q)
+		where = append(where, "(("+m+") OR (s.object_ref <> '' AND s.object_ref IN (SELECT t.id FROM lrs_statements t WHERE "+t+")))")
+		args = append(args, margs...)
+		args = append(args, targs...)
+	}
+	if q.HasSince {
+		where = append(where, "s.stored > ?")
+		args = append(args, q.Since)
+	}
+	if q.HasUntil {
+		where = append(where, "s.stored <= ?")
+		args = append(args, q.Until)
+	}
+	order := "DESC"
+	cmp := "<"
+	if q.Ascending {
+		order, cmp = "ASC", ">"
+	}
+	if q.After != nil {
+		where = append(where, "(s.stored "+cmp+" ? OR (s.stored = ? AND s.id "+cmp+" ?))")
+		args = append(args, q.After.Stored, q.After.Stored, q.After.ID)
+	}
+	sqlq := "SELECT s.id, s.stored, s.body FROM lrs_statements s WHERE " + strings.Join(where, " AND ") +
+		" ORDER BY s.stored " + order + ", s.id " + order + " LIMIT " + strconv.Itoa(limit+1)
+	rows, err := s.db.Query(ctx, sqlq, args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("query statements: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var st StoredStatement
+		var body string
+		if err := rows.Scan(&st.ID, &st.Stored, &body); err != nil {
+			return nil, false, err
+		}
+		v, err := decodeJSON([]byte(body))
+		if err != nil {
+			return nil, false, fmt.Errorf("stored statement %s: %w", st.ID, err)
+		}
+		st.Body = v.(obj)
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	if len(out) > limit {
+		return out[:limit], true, nil
+	}
+	return out, false, nil
+}
+
+// Statement returns one statement by id (voided ones too; the caller
+// decides). orgPrefix limits it to a subtree.
+func (s *Service) Statement(ctx context.Context, id, orgPrefix string) (StoredStatement, error) {
+	var st StoredStatement
+	var body string
+	err := s.db.QueryRow(ctx, "SELECT id, stored, voided, body FROM lrs_statements WHERE id = ? AND org_path LIKE ?",
+		strings.ToLower(id), orgPrefix+"%").Scan(&st.ID, &st.Stored, &st.Voided, &body)
+	if errors.Is(err, sqlNoRows) {
+		return st, notFound()
+	}
+	if err != nil {
+		return st, err
+	}
+	v, err := decodeJSON([]byte(body))
+	if err != nil {
+		return st, err
+	}
+	st.Body = v.(obj)
+	return st, nil
+}
+
+// Attachments returns the stored content of the given hashes (those known).
+func (s *Service) Attachments(ctx context.Context, shas []string) ([]Attachment, error) {
+	var out []Attachment
+	for _, sha := range shas {
+		var a Attachment
+		err := s.db.QueryRow(ctx, "SELECT sha2, content_type, data FROM lrs_attachments WHERE sha2 = ?", sha).Scan(&a.SHA2, &a.ContentType, &a.Data)
+		if errors.Is(err, sqlNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// Activity returns the activity with its merged definition.
+func (s *Service) Activity(ctx context.Context, id string) (obj, error) {
+	a := obj{"objectType": "Activity", "id": id}
+	var def string
+	err := s.db.QueryRow(ctx, "SELECT definition FROM lrs_activities WHERE id = ?", id).Scan(&def)
+	if errors.Is(err, sqlNoRows) {
+		return a, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	v, err := decodeJSON([]byte(def))
+	if err != nil {
+		return nil, err
+	}
+	a["definition"] = v
+	return a, nil
+}
+
+// Person returns the Person object of an agent.
+func (s *Service) Person(ctx context.Context, agent obj) (obj, error) {
+	var p string
+	err := s.db.QueryRow(ctx, "SELECT person FROM lrs_agents WHERE agent = ?", AgentKey(agent)).Scan(&p)
+	if errors.Is(err, sqlNoRows) {
+		person := obj{"objectType": "Person"}
+		for _, k := range []string{"name", "mbox", "mbox_sha1sum", "openid", "account"} {
+			if v, ok := agent[k]; ok {
+				person[k] = []any{v}
+			}
+		}
+		return person, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	v, err := decodeJSON([]byte(p))
+	if err != nil {
+		return nil, err
+	}
+	return v.(obj), nil
+}
+
+// signCursor makes the opaque token of a more link; it binds the position
+// to the query's parameters.
+func (s *Service) signCursor(c Cursor, params string) string {
+	b, _ := json.Marshal(c)
+	p := base64.RawURLEncoding.EncodeToString(b)
+	return p + "." + s.mac(p+"|"+params)
+}
+
+func (s *Service) openCursor(tok, params string) (Cursor, error) {
+	var c Cursor
+	p, sig, ok := strings.Cut(tok, ".")
+	if !ok || !hmac.Equal([]byte(sig), []byte(s.mac(p+"|"+params))) {
+		return c, invalidf("the more link is not valid")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(p)
+	if err != nil || json.Unmarshal(b, &c) != nil {
+		return c, invalidf("the more link is not valid")
+	}
+	return c, nil
+}
+
+func (s *Service) mac(msg string) string {
+	m := hmac.New(sha256.New, s.secret)
+	m.Write([]byte(msg))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+}
