@@ -89,6 +89,9 @@ type Precondition struct {
 	// Required makes a write to an existing document without either header
 	// a conflict.
 	Required bool
+	// RequiredNew also refuses (400) a write to a new document without
+	// either header (xAPI 1.0.3 profile resources).
+	RequiredNew bool
 }
 
 // errPrecondition is a failed If-Match / If-None-Match (412).
@@ -97,6 +100,9 @@ var errPrecondition = errors.New("precondition failed")
 // errNeedPrecondition is a write to an existing document without a
 // precondition where one is required (409).
 var errNeedPrecondition = errors.New("the document exists: send If-Match or If-None-Match")
+
+// errNeedPreconditionNew is a 1.0.3 profile PUT without a precondition (400).
+var errNeedPreconditionNew = errors.New("send If-None-Match: * to create a profile document, If-Match to replace one")
 
 // errMergeNotJSON is a POST merge where a side is not a JSON object.
 var errMergeNotJSON = errors.New("a document can be merged only when both it and the new content are JSON objects")
@@ -124,6 +130,9 @@ func checkPrecondition(p Precondition, d Document, exists bool) error {
 	}
 	if p.Required && exists && p.IfMatch == "" && p.IfNoneMatch == "" {
 		return errNeedPrecondition
+	}
+	if p.RequiredNew && !exists && p.IfMatch == "" && p.IfNoneMatch == "" {
+		return errNeedPreconditionNew
 	}
 	return nil
 }

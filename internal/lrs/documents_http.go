@@ -119,6 +119,7 @@ func (a *API) documents(c *call, kind string) error {
 			}
 		}
 		pre.Required = c.method == "PUT" && (kind != KindState || c.ver == V200)
+		pre.RequiredNew = c.method == "PUT" && kind != KindState && c.ver == V103
 		d, err := a.svc.PutDocument(c.ctx(), k, ct, c.body, c.method == "POST", pre)
 		if err != nil {
 			return err

@@ -152,6 +152,7 @@ func (s *Service) Store(ctx context.Context, w Writer, stmts []obj, atts map[str
 		}
 		seen[id] = i
 		ids[i] = id
+		arrayContextActivities(st)
 		st["stored"] = stored
 		if _, ok := st["timestamp"]; !ok {
 			st["timestamp"] = stored

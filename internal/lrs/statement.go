@@ -192,6 +192,11 @@ func comparable(st obj) any {
 	}
 	var fix func(s obj)
 	fix = func(s obj) {
+		if r, ok := s["result"].(obj); ok {
+			if d, ok := r["duration"].(string); ok {
+				r["duration"] = truncateDuration(d)
+			}
+		}
 		if ctx, ok := s["context"].(obj); ok {
 			lowerField(ctx, "registration")
 			if ca, ok := ctx["contextActivities"].(obj); ok {
@@ -313,11 +318,7 @@ func idsFormat(st obj) obj {
 		if !ok {
 			return x
 		}
-		r := obj{"id": o["id"]}
-		if ot, ok := o["objectType"]; ok {
-			r["objectType"] = ot
-		}
-		return r
+		return obj{"id": o["id"]}
 	}
 	var walk func(s obj)
 	walk = func(s obj) {
@@ -475,3 +476,39 @@ func mergeDefinition(old, nw obj) obj {
 }
 
 func mustRe(s string) *regexp.Regexp { return regexp.MustCompile(s) }
+
+var reSeconds = regexp.MustCompile(`(\d+)(?:[.,](\d+))?S$`)
+
+// truncateDuration cuts the seconds of an ISO 8601 duration to hundredths:
+// the spec compares durations to 0.01 s.
+func truncateDuration(d string) string {
+	return reSeconds.ReplaceAllStringFunc(d, func(m string) string {
+		sm := reSeconds.FindStringSubmatch(m)
+		frac := sm[2]
+		if len(frac) > 2 {
+			frac = frac[:2]
+		}
+		frac = strings.TrimRight(frac, "0")
+		if frac == "" {
+			return sm[1] + "S"
+		}
+		return sm[1] + "." + frac + "S"
+	})
+}
+
+// arrayContextActivities stores context activities always as arrays, as
+// the spec wants them returned.
+func arrayContextActivities(s obj) {
+	if c, ok := s["context"].(obj); ok {
+		if ca, ok := c["contextActivities"].(obj); ok {
+			for k, v := range ca {
+				if _, isList := v.([]any); !isList {
+					ca[k] = []any{v}
+				}
+			}
+		}
+	}
+	if o, ok := s["object"].(obj); ok && o["objectType"] == "SubStatement" {
+		arrayContextActivities(o)
+	}
+}

@@ -151,6 +151,11 @@ func (v *validator) statementLike(st obj, sub bool) error {
 	if !ok {
 		return invalidf("%s has no object", what)
 	}
+	if vo, _ := vb.(obj); !sub && vo["id"] == VerbVoided {
+		if oo, _ := o.(obj); oo == nil || oo["objectType"] != "StatementRef" {
+			return invalidf("a voiding statement's object must be a StatementRef")
+		}
+	}
 	if err := v.object(o, sub); err != nil {
 		return err
 	}
@@ -194,7 +199,7 @@ func (v *validator) statementLike(st obj, sub bool) error {
 	return nil
 }
 
-var reVersion = regexp.MustCompile(`^(1\.0|2\.0)\.\d+$`)
+var reVersion = regexp.MustCompile(`^(1\.0|2\.0)(?:\.\d+)?$`)
 
 func validStatementVersion(s, reqVer string) bool {
 	m := reVersion.FindStringSubmatch(s)
@@ -773,6 +778,9 @@ func (v *validator) authority(x any) error {
 	if o["objectType"] == "Group" {
 		if err := v.group(o, "authority"); err != nil {
 			return err
+		}
+		if n, _ := v.ifis(o, "authority"); n != 0 {
+			return invalidf("an authority group must be anonymous (an OAuth consumer and user)")
 		}
 		m, _ := o["member"].([]any)
 		if len(m) != 2 {

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"jnedu/internal/platform/apperr"
@@ -23,6 +24,9 @@ import (
 // web.Route.OwnAuth, outside the session guard.
 type API struct {
 	svc *Service
+	// lastVersion is the xAPI version each client last spoke (client id →
+	// V103 or V200), for answering a request that names none.
+	lastVersion sync.Map
 }
 
 // NewAPI makes the xAPI endpoint.
@@ -131,7 +135,7 @@ func (a *API) writeError(c *call, err error) {
 		status, msg = http.StatusPreconditionFailed, "the document's ETag does not match the precondition"
 	case errors.Is(err, errNeedPrecondition):
 		status, msg = http.StatusConflict, err.Error()
-	case errors.Is(err, errMergeNotJSON):
+	case errors.Is(err, errMergeNotJSON), errors.Is(err, errNeedPreconditionNew):
 		status, msg = http.StatusBadRequest, err.Error()
 	case isNotFound(err):
 		status, msg = http.StatusNotFound, "not found"
@@ -165,6 +169,10 @@ func (a *API) serve(c *call) error {
 	}
 	c.params = q
 	res := strings.TrimPrefix(r.URL.Path, Prefix)
+	if res == "/statements" {
+		// On every answer to a statement request, errors included.
+		c.w.Header().Set("X-Experience-API-Consistent-Through", stamp(a.svc.now()))
+	}
 	if res == "/about" {
 		return a.about(c)
 	}
@@ -186,6 +194,16 @@ func (a *API) serve(c *call) error {
 		c.body = body
 	}
 	if verErr != nil {
+		// Answer in the version this client spoke last (2.0.0 for one
+		// never seen): a client that forgot the header is told in terms
+		// it knows.
+		said := V200
+		if cl, err := a.authenticate(c); err == nil {
+			if v, ok := a.lastVersion.Load(cl.ID); ok {
+				said = v.(string)
+			}
+		}
+		c.w.Header().Set("X-Experience-API-Version", said)
 		return verErr
 	}
 	c.ver = ver
@@ -195,6 +213,9 @@ func (a *API) serve(c *call) error {
 		return err
 	}
 	c.client = client
+	if v, ok := a.lastVersion.Load(client.ID); !ok || v.(string) != ver {
+		a.lastVersion.Store(client.ID, ver)
+	}
 	write := c.method == "PUT" || c.method == "POST" || c.method == "DELETE"
 	if write && !client.CanWrite() {
 		return fail(http.StatusForbidden, "this credential may not write")
