@@ -26,6 +26,9 @@ var (
 	examStaff   = []string{"admin", "exam_staff"}
 	resultSeers = []string{"admin", "exam_staff", "school_admin", "teacher", "teacher2"}
 	rosterView  = []string{"admin", "school_admin", "teacher", "teacher2", "student"}
+	// xapiClient: an xAPI credential (HTTP Basic key and secret), never a
+	// session or bearer token. These routes are web.Route.OwnAuth.
+	xapiClient = []string{"xapi-client"}
 )
 
 var routeAccess = map[string][]string{
@@ -217,6 +220,29 @@ var routeAccess = map[string][]string{
 	"GET /readyz":                                                   anyone,
 	"GET /metrics":                                                  anyone,
 	"GET /api/v1/openapi.json":                                      anyone,
+	"GET /xapi/statements":                                          xapiClient,
+	"PUT /xapi/statements":                                          xapiClient,
+	"POST /xapi/statements":                                         xapiClient,
+	"GET /xapi/activities/state":                                    xapiClient,
+	"PUT /xapi/activities/state":                                    xapiClient,
+	"POST /xapi/activities/state":                                   xapiClient,
+	"DELETE /xapi/activities/state":                                 xapiClient,
+	"GET /xapi/activities/profile":                                  xapiClient,
+	"PUT /xapi/activities/profile":                                  xapiClient,
+	"POST /xapi/activities/profile":                                 xapiClient,
+	"DELETE /xapi/activities/profile":                               xapiClient,
+	"GET /xapi/agents/profile":                                      xapiClient,
+	"PUT /xapi/agents/profile":                                      xapiClient,
+	"POST /xapi/agents/profile":                                     xapiClient,
+	"DELETE /xapi/agents/profile":                                   xapiClient,
+	"GET /xapi/agents":                                              xapiClient,
+	"GET /xapi/activities":                                          xapiClient,
+	"GET /xapi/about":                                               anyone,
+	"OPTIONS /xapi/{rest...}":                                       anyone,
+	"GET /lrs/clients":                                              managers,
+	"POST /lrs/clients":                                             managers,
+	"POST /lrs/clients/{id}/revoke":                                 managers,
+	"GET /lrs/records":                                              managers,
 }
 
 // requestFor builds a harmless request for a route: ids that exist, bodies
@@ -224,6 +250,7 @@ var routeAccess = map[string][]string{
 func requestFor(method, path string) (string, string, string) {
 	p := strings.ReplaceAll(path, "{$}", "")
 	p = strings.ReplaceAll(p, "{id}", "1")
+	p = strings.ReplaceAll(p, "{rest...}", "statements")
 	switch {
 	case method == "GET" || method == "DELETE" || method == "HEAD":
 		return p, "", ""
@@ -269,6 +296,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 			if rt.Pattern() == "POST /logout" || rt.Pattern() == "DELETE /api/v1/session" || rt.Pattern() == "POST /api/v1/session" || rt.Pattern() == "POST /login" {
 				continue // these change the caller's own session: covered in TestSignIn
 			}
+			if rt.OwnAuth != slices.Equal(allowed, xapiClient) && !slices.Contains(allowed, "*") {
+				t.Errorf("%s: OwnAuth is %v but the table says %v", rt.Pattern(), rt.OwnAuth, allowed)
+			}
 			for _, who := range callers {
 				var c *client
 				if who == "" {
@@ -277,6 +307,15 @@ func TestAuthorizationMatrix(t *testing.T) {
 					c = clients[who]
 				}
 				path, ctype, body := requestFor(rt.Method, rt.Path)
+				if slices.Equal(allowed, xapiClient) {
+					// No session or bearer token opens the xAPI endpoint:
+					// 401 with a Basic challenge for everyone.
+					resp := c.do(rt.Method, path, "application/json", body, map[string]string{"X-Experience-API-Version": "2.0.0"})
+					if resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic ") {
+						t.Errorf("%s %s as %q: status %d, challenge %q; want 401 with Basic", rt.Method, path, who, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+					}
+					continue
+				}
 				resp := c.do(rt.Method, path, ctype, body, nil)
 				ok := slices.Contains(allowed, "*") || (who != "" && slices.Contains(allowed, who))
 				name := who

@@ -138,6 +138,7 @@ func (s *Service) Store(ctx context.Context, w Writer, stmts []obj, atts map[str
 	stored := stamp(now)
 	ids := make([]string, len(stmts))
 	seen := map[string]int{}
+	noStamp := map[string]bool{} // timestamp set by the store, not the client
 	for i, st := range stmts {
 		id, _ := st["id"].(string)
 		if id == "" {
@@ -156,6 +157,7 @@ func (s *Service) Store(ctx context.Context, w Writer, stmts []obj, atts map[str
 		st["stored"] = stored
 		if _, ok := st["timestamp"]; !ok {
 			st["timestamp"] = stored
+			noStamp[id] = true
 		}
 		if w.Authority != nil {
 			st["authority"] = deepCopy(w.Authority)
@@ -177,7 +179,13 @@ func (s *Service) Store(ctx context.Context, w Writer, stmts []obj, atts map[str
 		for _, st := range stmts {
 			id := st["id"].(string)
 			if old, ok := existing[id]; ok {
-				if !SameStatement(old, st) {
+				cmp := st
+				if noStamp[id] {
+					// The client sent no timestamp: the stored one is ours.
+					cmp = deepCopy(st).(obj)
+					cmp["timestamp"] = old["timestamp"]
+				}
+				if !SameStatement(old, cmp) {
 					return ErrConflict
 				}
 				continue
