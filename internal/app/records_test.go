@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"jnedu/internal/demo"
 	"jnedu/internal/lrs"
 	"jnedu/internal/platform/db"
 	"jnedu/internal/platform/events"
@@ -159,3 +160,83 @@ func TestVideoViewBecomesStatement(t *testing.T) {
 }
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestCredentialPages: a school admin creates a credential for their school
+// in the pages, sees the secret once, cannot create one for another school,
+// and revokes it; the credential works until then.
+func TestCredentialPages(t *testing.T) {
+	engines(t, func(t *testing.T, d *db.DB) {
+		ta := newTestApp(t, d, true)
+		ctx := context.Background()
+		c := ta.client(t)
+		if resp := c.login("school_admin", demo.Password); resp.StatusCode != 200 {
+			t.Fatalf("login: %d", resp.StatusCode)
+		}
+		mine, _ := ta.Identity.OrgByCode(ctx, "S-JN01")
+		other, _ := ta.Identity.OrgByCode(ctx, "S-JN09")
+		resp := c.do("POST", "/lrs/clients", "application/x-www-form-urlencoded",
+			form("_csrf", c.csrf, "name", "课堂互动平台", "scope", "all", "org_id", itoa(other.ID)), nil)
+		page := readAll(t, resp)
+		if resp.StatusCode != 400 || strings.Contains(page, `data-testid="new-secret"`) {
+			t.Errorf("credential for another school: status %d", resp.StatusCode)
+		}
+		resp = c.do("POST", "/lrs/clients", "application/x-www-form-urlencoded",
+			form("_csrf", c.csrf, "name", "课堂互动平台", "scope", "all", "org_id", itoa(mine.ID)), nil)
+		page = readAll(t, resp)
+		key, secret := between(page, `data-testid="new-key">`, "<"), between(page, `data-testid="new-secret">`, "<")
+		if resp.StatusCode != 200 || key == "" || secret == "" {
+			t.Fatalf("create credential: status %d, key %q", resp.StatusCode, key)
+		}
+		if list := readAll(t, c.do("GET", "/lrs/clients", "", "", nil)); !strings.Contains(list, key) || strings.Contains(list, secret) {
+			t.Errorf("the list must show the key and never the secret again")
+		}
+		if n := count(t, d, "SELECT COUNT(*) FROM identity_audit WHERE action = ? AND result = 'ok'", "POST /lrs/clients"); n != 1 {
+			t.Errorf("audited credential creations: %d, want 1", n)
+		}
+		xapi := func() int {
+			req, _ := http.NewRequest("GET", ta.srv.URL+"/xapi/statements", nil)
+			req.SetBasicAuth(key, secret)
+			req.Header.Set("X-Experience-API-Version", "1.0.3")
+			r, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Body.Close()
+			return r.StatusCode
+		}
+		if st := xapi(); st != 200 {
+			t.Fatalf("new credential: status %d, want 200", st)
+		}
+		var id int64
+		d.QueryRow(ctx, "SELECT id FROM lrs_clients WHERE key = ?", key).Scan(&id)
+		if resp := c.do("POST", "/lrs/clients/"+itoa(id)+"/revoke", "application/x-www-form-urlencoded", form("_csrf", c.csrf), nil); resp.StatusCode != 303 {
+			t.Errorf("revoke: status %d", resp.StatusCode)
+		}
+		if st := xapi(); st != 401 {
+			t.Errorf("revoked credential: status %d, want 401", st)
+		}
+		// Reading records in the pages is audited.
+		readAll(t, c.do("GET", "/lrs/records", "", "", nil))
+		if n := count(t, d, "SELECT COUNT(*) FROM identity_audit WHERE action = 'lrs.records.read'"); n != 1 {
+			t.Errorf("audited record reads: %d, want 1", n)
+		}
+	})
+}
+
+func readAll(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func between(s, start, end string) string {
+	_, rest, ok := strings.Cut(s, start)
+	if !ok {
+		return ""
+	}
+	v, _, _ := strings.Cut(rest, end)
+	return v
+}
