@@ -134,7 +134,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	if base == "" {
 		base = "http://" + cfg.Listen
 	}
-	a.LRS = lrs.NewService(d, a.Bus, log, opt.Now, base, derive(secret, "lrs-cursor"), lrs.Limits{})
+	a.LRS = lrs.NewService(d, a.Bus, log, opt.Now, base, derive(secret, "lrs-cursor"), lrs.Limits{
+		MaxBody: cfg.LRSMaxBodyMB << 20, MaxStatements: cfg.LRSMaxBatch, MaxAttachment: cfg.LRSMaxAttachmentMB << 20,
+		MaxDocument: cfg.LRSMaxDocumentKB << 10, MaxQueryLimit: cfg.LRSPageSize})
 	subscribeRecords(a)
 
 	tr, err := web.NewTranslator(web.Messages(), identity.Messages(), share.Messages(), marking.Messages(), roster.Messages(), exam.Messages(), lrs.Messages(), systemMessages())

@@ -48,6 +48,13 @@ type Config struct {
 	VideoUserQuotaGB  int64  `toml:"video_user_quota_gb"` // per person (default 200)
 	VideoOrgQuotaGB   int64  `toml:"video_org_quota_gb"`  // per school (default 2048)
 
+	// Learning-record store (xAPI).
+	LRSMaxBodyMB       int64 `toml:"lrs_max_body_mb"`       // one statement or document request, attachments included (default 64)
+	LRSMaxBatch        int   `toml:"lrs_max_batch"`         // statements in one POST (default 1000)
+	LRSMaxAttachmentMB int64 `toml:"lrs_max_attachment_mb"` // one attachment (default 32)
+	LRSMaxDocumentKB   int64 `toml:"lrs_max_document_kb"`   // one state or profile document (default 4096)
+	LRSPageSize        int   `toml:"lrs_page_size"`         // most statements in one GET page (default 500)
+
 	// ConfigFile is the file that was read, if any (not a file key).
 	ConfigFile string `toml:"-"`
 }
@@ -89,6 +96,11 @@ func Default() Config {
 		VideoMaxUploadGB:   50,
 		VideoUserQuotaGB:   200,
 		VideoOrgQuotaGB:    2048,
+		LRSMaxBodyMB:       64,
+		LRSMaxBatch:        1000,
+		LRSMaxAttachmentMB: 32,
+		LRSMaxDocumentKB:   4096,
+		LRSPageSize:        500,
 	}
 }
 
@@ -242,6 +254,15 @@ func (c *Config) Validate() error {
 	}
 	if c.VideoWorkers < 1 || c.VideoWorkers > 64 {
 		errs = append(errs, fmt.Errorf("video_workers %d: want 1 to 64", c.VideoWorkers))
+	}
+	if c.LRSMaxBodyMB < 1 || c.LRSMaxBodyMB > 1024 || c.LRSMaxAttachmentMB < 1 || c.LRSMaxAttachmentMB > c.LRSMaxBodyMB {
+		errs = append(errs, errors.New("lrs_max_body_mb must be 1 to 1024 and lrs_max_attachment_mb 1 to lrs_max_body_mb"))
+	}
+	if c.LRSMaxBatch < 1 || c.LRSMaxBatch > 100000 || c.LRSPageSize < 1 || c.LRSPageSize > 10000 {
+		errs = append(errs, errors.New("lrs_max_batch must be 1 to 100000 and lrs_page_size 1 to 10000"))
+	}
+	if c.LRSMaxDocumentKB < 1 || c.LRSMaxDocumentKB > c.LRSMaxBodyMB<<10 {
+		errs = append(errs, errors.New("lrs_max_document_kb must be at least 1 and within lrs_max_body_mb"))
 	}
 	if c.VideoMaxUploadGB < 1 || c.VideoUserQuotaGB < 1 || c.VideoOrgQuotaGB < 1 {
 		errs = append(errs, errors.New("video upload limits and quotas must be at least 1 GB"))
