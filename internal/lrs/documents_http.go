@@ -163,7 +163,7 @@ func (a *API) agents(c *call) error {
 	if AgentKey(ao) == "" {
 		return fail(http.StatusBadRequest, "agent must have an identifier")
 	}
-	person, err := a.svc.Person(c.ctx(), ao)
+	person, err := a.svc.Person(c.ctx(), ao, c.orgPrefix())
 	if err != nil {
 		return err
 	}
@@ -180,7 +180,7 @@ func (a *API) activities(c *call) error {
 	if !c.params.Has("activityId") || !isIRI(id) {
 		return fail(http.StatusBadRequest, "activityId must be an IRI")
 	}
-	act, err := a.svc.Activity(c.ctx(), id)
+	act, err := a.svc.Activity(c.ctx(), id, c.orgPrefix())
 	if err != nil {
 		return err
 	}

@@ -463,4 +463,11 @@ func TestDocumentsHTTP(t *testing.T) {
 	if r := s.as("GET", "/xapi/agents?agent="+agent, "", "", nil); r.status != 200 || !contains(string(r.body), `"Person"`) || !contains(string(r.body), "学生") {
 		t.Errorf("person: %d %s", r.status, r.body)
 	}
+	// Another organisation learns nothing it has not recorded itself.
+	if r := s.do(&other, secret, "2.0.0", "GET", "/xapi/agents?agent="+agent, "", nil, nil); r.status != 200 || contains(string(r.body), "学生") {
+		t.Errorf("person seen from another organisation: %d %s", r.status, r.body)
+	}
+	if r := s.do(&other, secret, "2.0.0", "GET", "/xapi/activities?activityId="+url.QueryEscape("http://x.test/a"), "", nil, nil); contains(string(r.body), "听说练习") {
+		t.Errorf("activity definition seen from another organisation: %s", r.body)
+	}
 }

@@ -178,11 +178,13 @@ func (s *Service) Attachments(ctx context.Context, shas []string) ([]Attachment,
 	return out, nil
 }
 
-// Activity returns the activity with its merged definition.
-func (s *Service) Activity(ctx context.Context, id string) (obj, error) {
+// Activity returns the activity with its definition merged from the
+// statements of the subtree orgPrefix (none seen there: just the id).
+func (s *Service) Activity(ctx context.Context, id, orgPrefix string) (obj, error) {
 	a := obj{"objectType": "Activity", "id": id}
 	var def string
-	err := s.db.QueryRow(ctx, "SELECT definition FROM lrs_activities WHERE id = ?", id).Scan(&def)
+	err := s.db.QueryRow(ctx, `SELECT definition FROM lrs_activities WHERE id = ? AND EXISTS (SELECT 1 FROM lrs_statement_activities sa
+		JOIN lrs_statements st ON st.id = sa.statement_id WHERE sa.activity = ? AND st.org_path LIKE ?)`, id, id, orgPrefix+"%").Scan(&def)
 	if errors.Is(err, sqlNoRows) {
 		return a, nil
 	}
@@ -197,10 +199,13 @@ func (s *Service) Activity(ctx context.Context, id string) (obj, error) {
 	return a, nil
 }
 
-// Person returns the Person object of an agent.
-func (s *Service) Person(ctx context.Context, agent obj) (obj, error) {
+// Person returns the Person object of an agent: what the statements of the
+// subtree orgPrefix say of it (nothing seen there: what the caller gave).
+func (s *Service) Person(ctx context.Context, agent obj, orgPrefix string) (obj, error) {
 	var p string
-	err := s.db.QueryRow(ctx, "SELECT person FROM lrs_agents WHERE agent = ?", AgentKey(agent)).Scan(&p)
+	key := AgentKey(agent)
+	err := s.db.QueryRow(ctx, `SELECT person FROM lrs_agents WHERE agent = ? AND EXISTS (SELECT 1 FROM lrs_statement_agents sa
+		JOIN lrs_statements st ON st.id = sa.statement_id WHERE sa.agent = ? AND st.org_path LIKE ?)`, key, key, orgPrefix+"%").Scan(&p)
 	if errors.Is(err, sqlNoRows) {
 		person := obj{"objectType": "Person"}
 		for _, k := range []string{"name", "mbox", "mbox_sha1sum", "openid", "account"} {
