@@ -65,6 +65,9 @@ func (s *Server) Handler() http.Handler {
 	cop := http.NewCrossOriginProtection()
 	for _, rt := range s.Routes.All() {
 		if rt.OwnAuth {
+			if rt.Perm != Public {
+				panic("web: route " + rt.Pattern() + " authenticates itself (OwnAuth) yet names a permission")
+			}
 			// Browsers call it from other sites with credentials in a
 			// header, never a cookie: there is nothing to forge.
 			cop.AddInsecureBypassPattern(rt.Pattern())
