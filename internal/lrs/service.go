@@ -170,7 +170,20 @@ func (s *Service) Store(ctx context.Context, w Writer, stmts []obj, atts map[str
 			}
 		}
 	}
-	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+	err := s.storeTx(ctx, w, stmts, ids, noStamp, atts, now)
+	if err != nil && db.IsUniqueViolation(err) {
+		// Another request stored one of these ids meanwhile (PostgreSQL
+		// runs writers side by side): once more, now seeing it.
+		err = s.storeTx(ctx, w, stmts, ids, noStamp, atts, now)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+func (s *Service) storeTx(ctx context.Context, w Writer, stmts []obj, ids []string, noStamp map[string]bool, atts map[string]Attachment, now time.Time) error {
+	return s.db.InTx(ctx, func(tx *db.Tx) error {
 		existing, err := bodies(ctx, tx, ids)
 		if err != nil {
 			return err
@@ -206,10 +219,6 @@ func (s *Service) Store(ctx context.Context, w Writer, stmts []obj, atts map[str
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return ids, nil
 }
 
 func bodies(ctx context.Context, q db.Querier, ids []string) (map[string]obj, error) {

@@ -299,3 +299,32 @@ func TestClients(t *testing.T) {
 		}
 	})
 }
+
+// TestConcurrentSameStatement: tools retrying at once store one statement
+// and all hear success.
+func TestConcurrentSameStatement(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newFixture(t, d, Limits{})
+		for round := range 20 {
+			id := fmt.Sprintf("55555555-5555-4555-8555-%012d", round)
+			start := make(chan struct{})
+			errs := make(chan error, 6)
+			for range 6 {
+				go func() {
+					<-start
+					_, err := f.svc.Store(context.Background(), writer(f, "/1/"), []obj{stmt(t, statementJSON(id, "c", verbCompleted, "http://x.test/c"))}, nil)
+					errs <- err
+				}()
+			}
+			close(start)
+			for range 6 {
+				if err := <-errs; err != nil {
+					t.Errorf("concurrent store: %v", err)
+				}
+			}
+			if n := countRows(t, d, "SELECT COUNT(*) FROM lrs_statements WHERE id = ?", id); n != 1 {
+				t.Errorf("rows: %d, want 1", n)
+			}
+		}
+	})
+}
