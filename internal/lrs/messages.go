@@ -5,7 +5,7 @@ import "jnedu/internal/platform/web"
 // Messages is the learning-record store's catalog.
 func Messages() web.Catalog {
 	return web.Catalog{
-		"portal.group_data":     {"数据", "Data"},
+		"lrs.group":             {"学习记录库", "Learning-record store"},
 		"lrs.tile":              {"学习记录", "Learning records"},
 		"lrs.tile_desc":         {"查看本单位的学习记录（xAPI 语句）", "Browse your organisation's learning records (xAPI statements)"},
 		"lrs.tile_clients":      {"xAPI 接入凭据", "xAPI credentials"},

@@ -29,8 +29,8 @@ func DefinePermissions(r *identity.RBAC) {
 // Tiles for the portal.
 func Tiles() []identity.Tile {
 	return []identity.Tile{
-		{Key: "lrs.tile", DescKey: "lrs.tile_desc", Href: "/lrs/records", Perm: PermRecords, Group: "portal.group_data"},
-		{Key: "lrs.tile_clients", DescKey: "lrs.tile_clients_desc", Href: "/lrs/clients", Perm: PermClients, Group: "portal.group_data"},
+		{Key: "lrs.tile", DescKey: "lrs.tile_desc", Href: "/lrs/records", Perm: PermRecords, Group: "lrs.group"},
+		{Key: "lrs.tile_clients", DescKey: "lrs.tile_clients_desc", Href: "/lrs/clients", Perm: PermClients, Group: "lrs.group"},
 	}
 }
 
