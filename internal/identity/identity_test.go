@@ -66,30 +66,6 @@ func TestPasswordPolicy(t *testing.T) {
 	}
 }
 
-func TestRateLimiter(t *testing.T) {
-	now := time.Unix(1000, 0)
-	clock := func() time.Time { return now }
-	l := newRateLimiter(3, time.Second, clock)
-	for i := 0; i < 3; i++ {
-		if !l.allow("a") {
-			t.Fatalf("attempt %d refused within the burst", i+1)
-		}
-	}
-	if l.allow("a") {
-		t.Error("fourth attempt allowed beyond the burst")
-	}
-	if !l.allow("b") {
-		t.Error("another address shares the bucket")
-	}
-	now = now.Add(1100 * time.Millisecond)
-	if !l.allow("a") {
-		t.Error("no token after a refill period")
-	}
-	if l.allow("a") {
-		t.Error("more than one token after one period")
-	}
-}
-
 // fixture is a service on a real database with a small tree:
 // bureau → school A → room, bureau → school B.
 type fixture struct {

@@ -32,7 +32,7 @@ type Service struct {
 	set   Settings
 	now   func() time.Time
 	log   *slog.Logger
-	ipLim *rateLimiter
+	ipLim *web.RateLimiter
 	hash  chan struct{} // bounds concurrent password hashing (memory-hard)
 	bus   *events.Bus   // nil: no events
 }
@@ -56,7 +56,7 @@ func NewService(d *db.DB, rbac *RBAC, set Settings, log *slog.Logger, now func()
 	return &Service{
 		db: d, rbac: rbac, set: set, now: now, log: log,
 		// 20 attempts a minute per address, in bursts of 10.
-		ipLim: newRateLimiter(10, time.Minute/20, now),
+		ipLim: web.NewRateLimiter(10, time.Minute/20, now),
 		hash:  make(chan struct{}, 4),
 	}
 }

@@ -43,7 +43,7 @@ type LoginResult struct {
 
 // Login checks a user name and password and opens a session.
 func (s *Service) Login(ctx context.Context, username, password, ip, userAgent string) (*LoginResult, error) {
-	if !s.ipLim.allow(ip) {
+	if !s.ipLim.Allow(ip) {
 		return nil, apperr.New(apperr.RateLimited, "login.rate_limited")
 	}
 	username = strings.ToLower(strings.TrimSpace(username))

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"jnedu/internal/exam/bundle"
@@ -31,12 +30,12 @@ type Handlers struct {
 	rd      *web.Renderer
 	audit   Recorder
 	maxBody int64
-	lookups *limiter
+	lookups *web.RateLimiter
 }
 
 // NewHandlers makes the handlers.
 func NewHandlers(svc *Service, rd *web.Renderer, audit Recorder, maxBody int64) *Handlers {
-	return &Handlers{svc: svc, rd: rd, audit: audit, maxBody: maxBody, lookups: newLimiter(5, 12*time.Second, svc.now)}
+	return &Handlers{svc: svc, rd: rd, audit: audit, maxBody: maxBody, lookups: web.NewRateLimiter(5, 12*time.Second, svc.now)}
 }
 
 // Routes lists marking's routes.
@@ -304,7 +303,7 @@ func (h *Handlers) apiRequestReview(w http.ResponseWriter, r *http.Request) erro
 }
 
 func (h *Handlers) allowLookup(r *http.Request) error {
-	if !h.lookups.allow(web.RemoteIP(r.Context())) {
+	if !h.lookups.Allow(web.RemoteIP(r.Context())) {
 		return apperr.New(apperr.RateLimited, "marking.err_rate_limited")
 	}
 	return nil
@@ -372,52 +371,6 @@ func zipFS(f io.ReaderAt, size int64) (*zip.Reader, string, error) {
 		}
 	}
 	return nil, "", apperr.New(apperr.Invalid, "marking.err_no_signed")
-}
-
-// limiter is a token bucket per client address, in memory: it slows down
-// guessing on the public score lookup.
-type limiter struct {
-	mu      sync.Mutex
-	burst   float64
-	every   time.Duration
-	now     func() time.Time
-	buckets map[string]*bucket
-	sweep   time.Time
-}
-
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-func newLimiter(burst int, every time.Duration, now func() time.Time) *limiter {
-	return &limiter{burst: float64(burst), every: every, now: now, buckets: map[string]*bucket{}}
-}
-
-func (l *limiter) allow(key string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	if now.Sub(l.sweep) > 10*time.Minute {
-		for k, b := range l.buckets {
-			if now.Sub(b.last) > time.Duration(l.burst)*l.every {
-				delete(l.buckets, k)
-			}
-		}
-		l.sweep = now
-	}
-	b, ok := l.buckets[key]
-	if !ok {
-		b = &bucket{tokens: l.burst, last: now}
-		l.buckets[key] = b
-	}
-	b.tokens = min(l.burst, b.tokens+float64(now.Sub(b.last))/float64(l.every))
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }
 
 type fsDir = fs.FS
