@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	fakeclock "jnedu/internal/platform/clock"
 	"jnedu/internal/platform/db"
 	"jnedu/internal/platform/events"
 )
@@ -24,26 +25,11 @@ var (
 	lessonMoved = events.NewTopic[lesson]("test.lesson_moved")
 )
 
-// clock is a settable clock for Options.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is the settable clock given to Options.Now.
+type clock = fakeclock.Fake
 
 func newClock() *clock {
-	return &clock{t: time.Date(2025, 9, 1, 8, 0, 0, 0, time.UTC)}
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+	return fakeclock.NewFake(time.Date(2025, 9, 1, 8, 0, 0, 0, time.UTC))
 }
 
 // options are fast settings for tests; now may be nil.
