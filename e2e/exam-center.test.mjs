@@ -3,74 +3,40 @@
 // a validation problem next to its field, then previews the published demo
 // paper as a candidate takes it, answering one spoken item with a fake
 // microphone (the recording stays in the browser). Run through e2e/run.
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import {
+  follow, go, launchBrowser, newContext, pathOf, requireEnv, runSuffix, shot, signIn, speechWav, steps, submit,
+} from './lib.mjs';
 
-const BASE = process.env.JNEDU_BASE_URL;
-const SHOTS = process.env.JNEDU_SCREENSHOTS || new URL('./screenshots', import.meta.url).pathname;
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const DEMO_PASSWORD = 'Demo2026jn';
-
-if (!BASE) throw new Error('JNEDU_BASE_URL is not set: run the tests with e2e/run');
-mkdirSync(SHOTS, { recursive: true });
-const suffix = `${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`.toUpperCase();
-const code = `E2E-${suffix}`;
+requireEnv('JNEDU_BASE_URL');
+const code = `E2E-${runSuffix().toUpperCase()}`;
 
 let browser;
 let page;
-let failed = '';
-
-function step(name, fn) {
-  it(name, async (t) => {
-    if (failed) {
-      t.skip(`skipped: "${failed}" failed`);
-      return;
-    }
-    try {
-      await fn();
-    } catch (err) {
-      failed = name;
-      await page?.screenshot({ path: join(SHOTS, `FAIL-exam-${name.replace(/[^\w-]+/g, '_')}.png`), fullPage: true }).catch(() => {});
-      throw err;
-    }
-  });
-}
-
-const url = (path) => new URL(path, BASE).href;
-
-async function submit(form) {
-  await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), form.locator('button[type="submit"]').click()]);
-}
+let tmp;
+const { step, watch } = steps('exam-center');
 
 describe('exam center: author a paper and preview one item', () => {
   before(async () => {
     // A spoken answer for the fake microphone (16-bit PCM WAV).
-    const speech = join(mkdtempSync(join(tmpdir(), 'exam-e2e-')), 'answer.wav');
-    execFileSync('espeak-ng', ['-v', 'en-us', '-w', speech, 'I usually go to school by bike with my friends.']);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-        `--use-file-for-fake-audio-capture=${speech}`, '--autoplay-policy=no-user-gesture-required'],
-    });
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'zh-CN' });
-    context.setDefaultTimeout(15_000);
-    page = await context.newPage();
+    tmp = mkdtempSync(join(tmpdir(), 'exam-e2e-'));
+    const speech = speechWav(tmp, 'I usually go to school by bike with my friends.');
+    browser = await launchBrowser({ microphone: speech });
+    const context = await newContext(browser, { viewport: { width: 1280, height: 900 } });
+    page = watch(await context.newPage());
   });
-  after(async () => { await browser?.close(); });
+  after(async () => {
+    await browser?.close();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
 
   step('sign in as the administrator', async () => {
-    await page.goto(url('/login'));
-    const form = page.locator('form[action="/login"]');
-    await form.locator('#username').fill('admin');
-    await form.locator('#password').fill(DEMO_PASSWORD);
-    await submit(form);
-    await page.goto(url('/exam/papers'));
+    await signIn(page, 'admin');
+    await go(page, '/exam/papers');
     assert.match(await page.locator('[data-testid="papers"]').innerText(), /2027-ZK-DEMO-A/);
   });
 
@@ -81,7 +47,7 @@ describe('exam center: author a paper and preview one item', () => {
     await form.locator('#variant').fill('A');
     await form.locator('#template').selectOption('example');
     await submit(form);
-    assert.match(new URL(page.url()).pathname, /^\/exam\/papers\/\d+$/);
+    assert.match(pathOf(page), /^\/exam\/papers\/\d+$/);
     // The editor replaced the JSON textarea with fields.
     await page.locator('#editor [data-path="sections[0].items[0].prompt.text"]').waitFor();
     assert.equal(await page.locator('textarea#doc').isVisible(), false);
@@ -93,7 +59,7 @@ describe('exam center: author a paper and preview one item', () => {
     assert.match(await page.locator('[data-testid="problems"]').innerText(), /sections\[0\]\.items\[0\]\.answer/);
     const err = page.locator('#editor .ed-field.bad input[data-path="sections[0].items[0].answer"]');
     assert.equal(await err.count(), 1, 'the problem is shown at its field');
-    await page.screenshot({ path: join(SHOTS, 'exam-editor.png'), fullPage: true });
+    await shot(page, 'exam-editor.png');
     // Fix it, save, and the problem is gone.
     await page.locator('#editor input[data-path="sections[0].items[0].answer"]').fill('2');
     await submit(page.locator('#paper-form'));
@@ -101,8 +67,8 @@ describe('exam center: author a paper and preview one item', () => {
   });
 
   step('preview the demo paper: a spoken item with recording, no going back', async () => {
-    await page.goto(url('/exam/papers'));
-    await Promise.all([page.waitForNavigation(), page.locator('[data-testid="papers"] tr', { hasText: '2027-ZK-DEMO-A' }).getByRole('link', { name: '预览' }).click()]);
+    await go(page, '/exam/papers');
+    await follow(page.locator('[data-testid="papers"] tr', { hasText: '2027-ZK-DEMO-A' }).getByRole('link', { name: '预览' }));
     await page.locator('[data-testid="pv-start"]').click();
     // Skip ahead to the listen-and-answer item (section 2, no going back).
     for (let i = 0; i < 30; i++) {
@@ -127,6 +93,6 @@ describe('exam center: author a paper and preview one item', () => {
     assert.match(blobURL, /^blob:/, 'the recording stays in the browser');
     const size = Number(await rec.getAttribute('data-bytes'));
     assert.ok(size > 1000, `recording of ${size} bytes`);
-    await page.screenshot({ path: join(SHOTS, 'exam-preview.png'), fullPage: true });
+    await shot(page, 'exam-preview.png');
   });
 });

@@ -29,24 +29,21 @@
 //     every total is the sum of its item scores.
 //
 // Run through e2e/run (JNEDU_BASE_URL, JNEDU_BIN).
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import {
+  BASE, BIN, DEMO_PASSWORD, api as apiAs, consoleSignIn, firstPage, go, launchBrowser, launchPersistent, newContext,
+  pathOf, requireEnv, runSuffix, shot, signIn, speechWav, startSiteNode, steps, submit, until,
+} from './lib.mjs';
 
-const BASE = process.env.JNEDU_BASE_URL;
-const BIN = process.env.JNEDU_BIN;
-const SHOTS = process.env.JNEDU_SCREENSHOTS || new URL('./screenshots', import.meta.url).pathname;
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const DEMO_PASSWORD = 'Demo2026jn';
 const NEW_PASSWORD = 'Kaoshi2027day';
-if (!BASE || !BIN) throw new Error('JNEDU_BASE_URL / JNEDU_BIN are not set: run the tests with e2e/run');
-mkdirSync(SHOTS, { recursive: true });
+requireEnv('JNEDU_BASE_URL', 'JNEDU_BIN');
 
-const suffix = `${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`.toLowerCase();
+const suffix = runSuffix();
 const EXAM = `E2E-DAY-${suffix.toUpperCase()}`;
 const PAPER_A = `${EXAM}-A`;
 const PAPER_B = `${EXAM}-B`;
@@ -58,10 +55,10 @@ const SCHOOL_9 = 'S-JN09';
 // answer) 2, s3i1 (imitate) 4.
 const OBJ_POINTS = 2;
 
-let tmp, wav, browser, page, adminToken, examID;
-let failed = '';
-const nodes = {}; // site code → {proc, url, dir, log, chief}
-const pages = []; // every page to screenshot on failure
+let tmp, wav, browser, adminToken, examID;
+const nodes = {}; // site code → a started site node (startSiteNode) with its dir, chief and console
+const chiefs = {}; // site code → {username, initial, token}
+const { step, watch } = steps('exam-day');
 
 // The candidates: 3 per site in session 1, 2 per site in session 2; the
 // first of each site in session 1 takes the exam in Chromium; the second
@@ -92,92 +89,29 @@ function idNumber(i) {
   return body + '10X98765432'[sum % 11];
 }
 
-function step(name, fn) {
-  it(name, async (t) => {
-    if (failed) {
-      t.skip(`skipped: "${failed}" failed`);
-      return;
-    }
-    try {
-      await fn();
-    } catch (err) {
-      failed = name;
-      const tag = name.replace(/[^\w-]+/g, '_');
-      await Promise.all(pages.filter((p) => !p.isClosed()).map((p, i) =>
-        p.screenshot({ path: join(SHOTS, `FAIL-exam-day-${tag}-${i}.png`), fullPage: true }).catch(() => {})));
-      for (const n of Object.values(nodes)) {
-        console.error(`---- site node ${n.site} log (tail) ----\n` + n.log.split('\n').slice(-25).join('\n'));
-      }
-      throw err;
-    }
-  });
-}
-
-const url = (path) => new URL(path, BASE).href;
-const pathOf = (p) => new URL(p.url()).pathname;
-
-async function submit(p, form) {
-  await Promise.all([p.waitForNavigation({ waitUntil: 'load' }), form.locator('button[type="submit"]').first().click()]);
-}
-
 // A person at the center in their own browser context; the first sign-in
 // of a new account sets a new password.
 async function person(username, password) {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'zh-CN', timezoneId: 'Asia/Shanghai' });
-  ctx.setDefaultTimeout(15_000);
-  const p = await ctx.newPage();
-  p.on('dialog', (d) => d.accept());
-  pages.push(p);
-  await p.goto(url('/login'));
-  const form = p.locator('form[action="/login"]');
-  await form.locator('#username').fill(username);
-  await form.locator('#password').fill(password);
-  await submit(p, form);
-  if (pathOf(p) === '/account/password') {
-    const pf = p.locator('form[action="/account/password"]');
-    await pf.locator('#old_password').fill(password);
-    await pf.locator('#password').fill(NEW_PASSWORD);
-    await pf.locator('#password2').fill(NEW_PASSWORD);
-    await submit(p, pf);
-    assert.notEqual(pathOf(p), '/account/password', `${username} changed the initial password`);
-  }
-  assert.notEqual(pathOf(p), '/login', `${username} signed in`);
+  const ctx = await newContext(browser, { viewport: { width: 1280, height: 900 }, acceptDialogs: true });
+  const p = watch(await ctx.newPage());
+  await signIn(p, username, password, { newPassword: NEW_PASSWORD });
   return p;
 }
 
 // An API token made on the profile page (the secret is shown once).
 async function makeToken(p, name) {
-  await p.goto(url('/account/tokens'));
+  await go(p, '/account/tokens');
   const form = p.locator('form[action="/account/tokens"]');
   await form.locator('#name').fill(name);
   await form.locator('input[name="scopes"][value="write"]').check();
-  await submit(p, form);
+  await submit(form);
   const secret = (await p.locator('[data-testid="token-secret"]').innerText()).trim();
   assert.match(secret, /^jn_/);
   return secret;
 }
 
-async function api(method, path, body, token = adminToken) {
-  const res = await fetch(url(path), {
-    method,
-    headers: { Authorization: 'Bearer ' + token, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
-async function until(what, fn, timeoutMs = 60_000, everyMs = 500) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    last = await fn();
-    if (last) return last;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+// The JSON API as the administrator (the token made in the first step).
+const api = (method, path, body) => apiAs(method, path, body, adminToken);
 
 // datetime-local value in China Standard Time.
 const cst = (ms) => new Date(ms + 8 * 3600_000).toISOString().slice(0, 16);
@@ -217,51 +151,28 @@ function zip(files) {
 
 // A site node process: registers, downloads its package, serves the exam
 // client and the console on a free loopback port.
-async function startNode(site, token) {
-  const n = { site, dir: join(tmp, 'node-' + site), log: '' };
-  n.proc = spawn(BIN, ['site', '--center', BASE, '--site', site, '--token', token, '--data', n.dir, '--listen', '127.0.0.1:0'],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
-  n.proc.stderr.on('data', (d) => { n.log += d; });
-  n.url = await new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`site node ${site} did not start: ${n.log}`)), 30_000);
-    n.proc.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/http:\/\/127\.0\.0\.1:\d+/);
-      if (m) { clearTimeout(timer); resolve(m[0]); }
-    });
-    n.proc.on('exit', (c) => { clearTimeout(timer); reject(new Error(`site node ${site} exited ${c}: ${n.log}`)); });
-  });
+async function startNode(site, chief) {
+  const dir = join(tmp, 'node-' + site);
+  const n = watch(await startSiteNode(site, ['--center', BASE, '--site', site, '--token', chief.token, '--data', dir, '--listen', '127.0.0.1:0']));
+  Object.assign(n, { site, dir, chief });
   nodes[site] = n;
   return n;
-}
-
-function launchCandidate(profile) {
-  return chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    args: ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${wav}`,
-      '--autoplay-policy=no-user-gesture-required', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-quic'],
-    viewport: { width: 1280, height: 800 },
-    locale: 'zh-CN',
-  });
 }
 
 // One candidate takes the exam in Chromium: sign in, check the photo and
 // name, device check, choose option 2 (the key) on the objective item and
 // speak the two spoken items.
 async function takeInBrowser(n, c) {
-  const ctx = await launchCandidate(join(tmp, 'profile-' + c.number));
+  const ctx = await launchPersistent(join(tmp, 'profile-' + c.number), { microphone: wav });
   try {
-    const p = ctx.pages()[0] || await ctx.newPage();
-    pages.push(p);
-    await p.goto(n.url + '/');
+    const p = watch(await firstPage(ctx));
+    await go(p, n.url + '/');
     await p.fill('#number', c.number);
     await p.click('#signin-btn');
     await p.locator('#c-name').getByText(c.name).waitFor({ timeout: 15_000 });
     await p.locator('#photo').waitFor({ state: 'visible' });
     assert.ok(await p.locator('#photo').evaluate((img) => img.complete && img.naturalWidth > 0), 'the candidate photo is shown');
-    await p.screenshot({ path: join(SHOTS, `exam-day-confirm-${c.site}.png`) });
+    await shot(p, `exam-day-confirm-${c.site}.png`, { fullPage: false });
     await p.click('#confirm-btn');
     await p.click('#device-start');
     await p.locator('#device-ask').waitFor({ state: 'visible', timeout: 20_000 });
@@ -271,7 +182,7 @@ async function takeInBrowser(n, c) {
     await p.getByText('请作答（录音中）').waitFor({ timeout: 30_000 });
     await p.locator('#s-done').waitFor({ state: 'visible', timeout: 90_000 });
     await p.locator('#pending').getByText('全部上传完成').waitFor({ timeout: 30_000 });
-    await p.screenshot({ path: join(SHOTS, `exam-day-done-${c.site}.png`) });
+    await shot(p, `exam-day-done-${c.site}.png`, { fullPage: false });
   } finally {
     await ctx.close();
   }
@@ -301,15 +212,9 @@ function checkSimulation(rep, list) {
 
 // The chief's console of a site node.
 async function openConsole(n) {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'zh-CN' });
-  ctx.setDefaultTimeout(15_000);
-  const p = await ctx.newPage();
-  p.on('dialog', (d) => d.accept());
-  pages.push(p);
-  await p.goto(n.url + '/console');
-  await p.fill('input[name=username]', n.chief.username);
-  await p.fill('input[name=password]', NEW_PASSWORD);
-  await p.click('button[type=submit]');
+  const ctx = await newContext(browser, { viewport: { width: 1280, height: 900 }, acceptDialogs: true });
+  const p = watch(await ctx.newPage());
+  await consoleSignIn(p, n.url, n.chief.username, NEW_PASSWORD);
   await p.locator('#sessions .session').first().waitFor();
   n.console = p;
   return p;
@@ -325,17 +230,17 @@ async function startRoom(n, session) {
   await p.locator('#room .roomstate').getByText('考试中').waitFor();
 }
 
-async function endSession(n, session, shot) {
+async function endSession(n, session, withShot) {
   const p = n.console;
   await sessionRow(n, session).getByRole('button', { name: '结束本场次并上传' }).click();
   // The node sends its signed package to the center on its own.
   await sessionRow(n, session).getByText('答题数据已全部送达').waitFor({ timeout: 60_000 });
-  if (shot) await p.screenshot({ path: join(SHOTS, `exam-day-console-${n.site}-${session}.png`), fullPage: true });
+  if (withShot) await shot(p, `exam-day-console-${n.site}-${session}.png`);
 }
 
 // Marks every task offered in the workspace; score(task) gives the mark.
 async function markAll(p, score) {
-  await p.goto(url(`/exam/marking/${EXAM}/mark`));
+  await go(p, `/exam/marking/${EXAM}/mark`);
   const given = [];
   for (;;) {
     const st = p.locator('#status');
@@ -360,41 +265,30 @@ describe('exam day: center and two site nodes, candidates, double marking, resul
   before(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'jnedu-examday-'));
     // The candidates' voice (16 kHz mono 16-bit), and their photos.
-    const raw = join(tmp, 'raw.wav');
-    wav = join(tmp, 'speech.wav');
-    execFileSync('espeak-ng', ['-v', 'en-us', '-s', '140', '-w', raw,
-      'Tom usually goes to school by bike. Reading is a good way to learn. It opens a window to the world.']);
-    execFileSync('sox', [raw, '-r', '16000', '-c', '1', '-b', '16', wav]);
+    wav = speechWav(tmp,
+      'Tom usually goes to school by bike. Reading is a good way to learn. It opens a window to the world.', { speed: 140 });
     const colours = ['red', 'green', 'blue', 'orange', 'purple', 'teal', 'navy', 'olive', 'maroon', 'gray'];
     cands.forEach((c, i) => {
       execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', `color=c=${colours[i]}:s=90x120`, '-frames:v', '1', join(tmp, c.photo)]);
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
-    });
+    browser = await launchBrowser();
   });
   after(async () => {
     await browser?.close().catch(() => {});
-    for (const n of Object.values(nodes)) {
-      if (n.proc.exitCode === null) n.proc.kill('SIGTERM');
-    }
-    await Promise.all(Object.values(nodes).map((n) => n.proc.exitCode === null ? new Promise((r) => n.proc.on('exit', r)) : null));
+    await Promise.all(Object.values(nodes).map((n) => n.stop()));
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
   step('the administrator writes paper A in the editor, synthesizes its audio and publishes it', async () => {
     admin = await person('admin', DEMO_PASSWORD);
-    page = admin;
     adminToken = await makeToken(admin, 'exam-day tools');
-    await admin.goto(url('/exam/papers'));
+    await go(admin, '/exam/papers');
     const form = admin.locator('form[action="/exam/papers"]');
     await form.locator('#code').fill(PAPER_A);
     await form.locator('#title').fill('端到端考试日 A卷');
     await form.locator('#variant').fill('A');
     await form.locator('#template').selectOption('example');
-    await submit(admin, form);
+    await submit(form);
     const paperPath = pathOf(admin);
     assert.match(paperPath, /^\/exam\/papers\/\d+$/);
     // Keep the first three sections (choice, listen and answer, imitate).
@@ -414,11 +308,11 @@ describe('exam day: center and two site nodes, candidates, double marking, resul
     await set('sections[1].items[0].answer_sec', 4);
     await set('sections[2].items[0].prep_sec', 1);
     await set('sections[2].items[0].answer_sec', 5);
-    await submit(admin, admin.locator('#paper-form'));
+    await submit(admin.locator('#paper-form'));
     assert.equal(await admin.locator('[data-testid="problems"]').count(), 0, 'the paper has no problems');
-    await submit(admin, admin.locator(`form[action="${paperPath}/synthesize"]`));
+    await submit(admin.locator(`form[action="${paperPath}/synthesize"]`));
     assert.match(admin.url(), /flash=exam\.flash_synthesized/);
-    await submit(admin, admin.locator(`form[action="${paperPath}/publish"]`));
+    await submit(admin.locator(`form[action="${paperPath}/publish"]`));
     assert.equal((await admin.locator('[data-testid="paper-state"]').innerText()).trim(), '已发布');
     const doc = await api('GET', '/api/v1/exam/papers/' + paperPath.split('/').pop());
     const items = doc.paper.sections.flatMap((s) => s.items);
@@ -446,13 +340,13 @@ describe('exam day: center and two site nodes, candidates, double marking, resul
   });
 
   step('an exam with two sessions and a room at each of two sites', async () => {
-    await admin.goto(url('/exam/exams'));
+    await go(admin, '/exam/exams');
     const form = admin.locator('form[action="/exam/exams"]');
     await form.locator('#code').fill(EXAM);
     await form.locator('#title').fill('端到端考试日');
     await form.locator('#tolerance').fill('1');
     await form.locator('#double_share').fill('100');
-    await submit(admin, form);
+    await submit(form);
     const m = pathOf(admin).match(/^\/exam\/exams\/(\d+)$/);
     assert.ok(m, 'on the new exam page');
     examID = m[1];
@@ -466,7 +360,7 @@ describe('exam day: center and two site nodes, candidates, double marking, resul
       await sf.locator('#s_end').fill(cst(now + 3 * 3600_000));
       await sf.locator('#paper_A').selectOption(PAPER_A);
       await sf.locator('#paper_B').selectOption(PAPER_B);
-      await submit(admin, sf);
+      await submit(sf);
       assert.match(admin.url(), /flash=exam\.flash_saved/);
     }
     for (const site of [LW, GC]) {
@@ -477,7 +371,7 @@ describe('exam day: center and two site nodes, candidates, double marking, resul
       await rf.locator('#r_name').fill('第01考场');
       await rf.locator('#r_seats').fill('10');
       await rf.locator('#r_spare').fill('2');
-      await submit(admin, rf);
+      await submit(rf);
     }
     const sessions = await admin.locator('[data-testid="sessions"] tbody tr').allInnerTexts();
     assert.equal(sessions.length, 2);
@@ -493,14 +387,14 @@ describe('exam day: center and two site nodes, candidates, double marking, resul
     writeFileSync(join(tmp, 'photos.zip'), zip(cands.map((c) => [c.photo, readFileSync(join(tmp, c.photo))])));
     const imp = admin.locator(`form[action="/exam/exams/${examID}/candidates/import"]`);
     await imp.locator('#file').setInputFiles(join(tmp, 'candidates.csv'));
-    await submit(admin, imp);
+    await submit(imp);
     assert.match(admin.url(), /flash=exam\.flash_imported/);
     assert.equal((await admin.locator('[data-testid="cand-count"]').innerText()).trim(), String(cands.length));
     const ph = admin.locator(`form[action="/exam/exams/${examID}/candidates/photos"]`);
     await ph.locator('#photos').setInputFiles(join(tmp, 'photos.zip'));
-    await submit(admin, ph);
+    await submit(ph);
     assert.match(await admin.locator('[data-testid="photo-report"]').innerText(), new RegExp(String(cands.length)));
-    await submit(admin, admin.locator(`form[action="/exam/exams/${examID}/seats"]`));
+    await submit(admin.locator(`form[action="/exam/exams/${examID}/seats"]`));
     assert.equal((await admin.locator('[data-testid="seated-count"]').innerText()).trim(), String(cands.length));
     const seated = await api('GET', `/api/v1/exam/exams/${examID}/candidates`);
     for (const c of cands) {
@@ -510,37 +404,37 @@ describe('exam day: center and two site nodes, candidates, double marking, resul
     }
     assert.deepEqual([...new Set(seated.map((s) => s.variant))].sort(), ['A', 'B'], 'neighbours get variants A and B');
     for (const site of [LW, GC]) {
-      await admin.goto(url(`/exam/exams/${examID}/tickets?site=${site}`));
+      await go(admin, `/exam/exams/${examID}/tickets?site=${site}`);
       const body = await admin.locator('body').innerText();
       for (const c of cands.filter((x) => x.site === site)) {
         assert.ok(body.includes(c.number) && body.includes(c.id.slice(0, 4) + '**********' + c.id.slice(14)), `ticket of ${c.number}`);
         assert.ok(!body.includes(c.id), 'tickets show the ID-card number masked');
       }
     }
-    await admin.screenshot({ path: join(SHOTS, 'exam-day-tickets.png') });
+    await shot(admin, 'exam-day-tickets.png', { fullPage: false });
   });
 
   step('each site gets a chief proctor, who makes the site node\'s token', async () => {
     for (const site of [LW, GC]) {
       const chief = { username: `chief_${site.slice(2).toLowerCase()}_${suffix}`, initial: 'Zhukao2027x' };
-      await admin.goto(url(`/exam/exams/${examID}/sites/${site}/staff`));
+      await go(admin, `/exam/exams/${examID}/sites/${site}/staff`);
       const form = admin.locator(`form[action="/exam/exams/${examID}/sites/${site}/staff"]`);
       await form.locator('#username').fill(chief.username);
       await form.locator('#name').fill(site === LW ? '莱芜主考' : '钢城主考');
       await form.locator('#password').fill(chief.initial);
       await form.locator('input[name="chief"]').check();
-      await submit(admin, form);
+      await submit(form);
       assert.match(await admin.locator('[data-testid="staff"]').innerText(), new RegExp(chief.username + '[\\s\\S]*✓'));
       const p = await person(chief.username, chief.initial);
       chief.token = await makeToken(p, 'site node ' + site);
       await p.context().close();
-      nodes[site] = { chief, site, log: '' }; // filled in when started
+      chiefs[site] = chief;
     }
   });
 
   step('marking is set up: three examiners, one of them leader, every spoken answer marked twice', async () => {
     for (const [u, name] of [[`ex1_${suffix}`, '评卷员甲'], [`ex2_${suffix}`, '评卷员乙'], [`lead_${suffix}`, '评卷组长']]) {
-      await admin.goto(url('/users/new'));
+      await go(admin, '/users/new');
       const form = admin.locator('form[action="/users"]');
       await form.locator('#username').fill(u);
       await form.locator('#display_name').fill(name);
@@ -548,26 +442,24 @@ describe('exam day: center and two site nodes, candidates, double marking, resul
       await form.locator('#org_id').selectOption(org);
       await form.locator('input[name="roles"][value="examiner"]').check();
       await form.locator('#password').fill('Pingjuan2027x');
-      await submit(admin, form);
+      await submit(form);
       assert.match(pathOf(admin), /^\/users\/\d+$/, `examiner ${u} created`);
     }
-    await admin.goto(url(`/exam/marking/${EXAM}/intake`));
+    await go(admin, `/exam/marking/${EXAM}/intake`);
     const sf = admin.locator(`form[action="/exam/marking/${EXAM}/settings"]`);
     await sf.locator('#double_share').fill('100');
     await sf.locator('#tolerance').fill('1');
-    await submit(admin, sf);
+    await submit(sf);
     const lf = admin.locator(`form[action="/exam/marking/${EXAM}/leaders"]`);
     await lf.locator('#username').fill(`lead_${suffix}`);
-    await submit(admin, lf);
+    await submit(lf);
     assert.match(await admin.locator('[data-testid="leaders"]').innerText(), new RegExp(`lead_${suffix}`));
     assert.equal(await admin.locator(`form[action="/exam/marking/${EXAM}/settings"] #double_share`).inputValue(), '100');
   });
 
   step('two site nodes start as their own processes, register and download their packages', async () => {
     for (const site of [LW, GC]) {
-      const chief = nodes[site].chief;
-      const n = await startNode(site, chief.token);
-      n.chief = chief;
+      const n = await startNode(site, chiefs[site]);
       await until(`site ${site}'s package`, async () => /site package loaded/.test(n.log), 60_000);
       const p = await openConsole(n);
       assert.equal(await p.locator('#sessions .session').count(), 2, 'both sessions in the package');
@@ -581,10 +473,10 @@ describe('exam day: center and two site nodes, candidates, double marking, resul
   });
 
   step('session 1\'s key is released on the keys page and both consoles open the papers', async () => {
-    await admin.goto(url(`/exam/exams/${examID}/keys`));
+    await go(admin, `/exam/exams/${examID}/keys`);
     const keys = await admin.locator('[data-testid="keys"] tbody tr').allInnerTexts();
     assert.equal(keys.length, 4, 'a key per session and site');
-    await submit(admin, admin.locator('form', { has: admin.locator('[data-testid="release-S1"]') }));
+    await submit(admin.locator('form', { has: admin.locator('[data-testid="release-S1"]') }));
     assert.match(admin.url(), /flash=exam\.flash_released/);
     for (const n of Object.values(nodes)) {
       await sessionRow(n, 'S1').getByText('试卷已解密').waitFor({ timeout: 30_000 });
@@ -615,8 +507,8 @@ describe('exam day: center and two site nodes, candidates, double marking, resul
   });
 
   step('session 2: key released, one candidate marked absent, the others simulated', async () => {
-    await admin.goto(url(`/exam/exams/${examID}/keys`));
-    await submit(admin, admin.locator('form', { has: admin.locator('[data-testid="release-S2"]') }));
+    await go(admin, `/exam/exams/${examID}/keys`);
+    await submit(admin.locator('form', { has: admin.locator('[data-testid="release-S2"]') }));
     for (const n of Object.values(nodes)) await startRoom(n, 'S2');
     const absent = cands.find((c) => c.absent);
     const gc = nodes[GC];
@@ -629,14 +521,14 @@ describe('exam day: center and two site nodes, candidates, double marking, resul
   });
 
   step('the center\'s intake page shows every package complete', async () => {
-    await admin.goto(url(`/exam/marking/${EXAM}/intake`));
+    await go(admin, `/exam/marking/${EXAM}/intake`);
     for (const site of [LW, GC]) {
       for (const s of ['S1', 'S2']) {
         const card = admin.locator(`[data-testid="site-${site}-${s}"]`);
         assert.match(await card.locator('h2').innerText(), /完整/, `${site} ${s} complete`);
       }
     }
-    await admin.screenshot({ path: join(SHOTS, 'exam-day-intake.png'), fullPage: true });
+    await shot(admin, 'exam-day-intake.png');
     const prog = await api('GET', `/api/v1/exam/marking/${EXAM}/completeness`);
     assert.equal(prog.length, 4);
     for (const sp of prog) {
@@ -655,9 +547,8 @@ describe('exam day: center and two site nodes, candidates, double marking, resul
     // every spoken answer waits for two people.
     const spoken = 2 * present().length;
     ex1 = await person(`ex1_${suffix}`, 'Pingjuan2027x');
-    page = ex1;
     await until('every spoken answer in human marking', async () => {
-      await ex1.goto(url('/exam/marking'));
+      await go(ex1, '/exam/marking');
       const row = ex1.locator('[data-testid="exams"] tr', { hasText: EXAM });
       if (!(await row.count())) return false;
       const cells = await row.locator('td').allInnerTexts();
@@ -669,42 +560,39 @@ describe('exam day: center and two site nodes, candidates, double marking, resul
     const m1 = await markAll(ex1, first(0));
     assert.equal(m1.length, spoken, 'examiner 1 marked every spoken answer');
     ex2 = await person(`ex2_${suffix}`, 'Pingjuan2027x');
-    page = ex2;
     const m2 = await markAll(ex2, first(4));
     assert.equal(m2.length, spoken, 'examiner 2 marked every spoken answer');
-    await ex2.screenshot({ path: join(SHOTS, 'exam-day-marking-done.png') });
-    await ex2.goto(url('/exam/marking'));
+    await shot(ex2, 'exam-day-marking-done.png', { fullPage: false });
+    await go(ex2, '/exam/marking');
     const cells = await ex2.locator('[data-testid="exams"] tr', { hasText: EXAM }).locator('td').allInnerTexts();
     assert.deepEqual(cells.slice(1, 3).map(Number), [1, 0], 'one answer still in human marking, none with the leader');
   });
 
   step('the leader gives the third mark, still apart, and decides on the leader page', async () => {
     lead = await person(`lead_${suffix}`, 'Pingjuan2027x');
-    page = lead;
     const m3 = await markAll(lead, () => 2);
     assert.deepEqual(m3, [{ type: 'imitate', score: 2 }], 'one third mark, on the imitation answer');
-    await lead.goto(url(`/exam/marking/${EXAM}/lead`));
+    await go(lead, `/exam/marking/${EXAM}/lead`);
     const cases = lead.locator('[data-testid="case"]');
     assert.equal(await cases.count(), 1, 'one answer for the leader');
     const text = await cases.first().innerText();
     assert.match(text, /s3i1/);
     for (const who of ['评卷员甲: 0', '评卷员乙: 4', '评卷组长: 2']) assert.ok(text.includes(who), `the case lists ${who}`);
-    await lead.screenshot({ path: join(SHOTS, 'exam-day-leader.png'), fullPage: true });
+    await shot(lead, 'exam-day-leader.png');
     const form = cases.first().locator('form');
     await form.locator('input[name="score"]').fill('3.5');
     await form.locator('input[name="reason"]').fill('要点完整，语音基本准确');
-    await submit(lead, form);
+    await submit(form);
     assert.equal(await lead.locator('[data-testid="case"]').count(), 0, 'nothing left for the leader');
-    await lead.goto(url('/exam/marking'));
+    await go(lead, '/exam/marking');
     const cells = await lead.locator('[data-testid="exams"] tr', { hasText: EXAM }).locator('td').allInnerTexts();
     assert.deepEqual(cells.slice(1, 3).map(Number), [0, 0], 'nothing in human marking or with the leader');
   });
 
   let arbitrated;
   step('results are released; every total is the sum of its item scores', async () => {
-    page = admin;
-    await admin.goto(url(`/exam/marking/${EXAM}/intake`));
-    await submit(admin, admin.locator(`form[action="/exam/marking/${EXAM}/release"]`));
+    await go(admin, `/exam/marking/${EXAM}/intake`);
+    await submit(admin.locator(`form[action="/exam/marking/${EXAM}/release"]`));
     assert.match(await admin.locator('body').innerText(), /已发布|发布时间/);
     const results = await api('GET', `/api/v1/exam/results/${EXAM}`);
     assert.equal(results.length, cands.length);
@@ -733,47 +621,44 @@ describe('exam day: center and two site nodes, candidates, double marking, resul
     assert.equal(answers, 3 * present().length, 'every answer stored at the center');
     assert.ok(arbitrated, 'the arbitrated answer is in a total');
     // The staff view of that candidate: item by item.
-    await admin.goto(url(`/exam/results/${EXAM}?number=${arbitrated.number}`));
+    await go(admin, `/exam/results/${EXAM}?number=${arbitrated.number}`);
     const rows = (await admin.locator('[data-testid="detail"] tbody tr').allInnerTexts()).map((t) => t.split('\t').map((s) => s.trim()));
     const score = (item) => Number(rows.find((r) => r[0].startsWith(item))[1]);
     assert.equal(score('s3i1'), 3.5, 'the imitation answer has the leader\'s score');
     assert.equal(score('s2i1'), 1, 'the agreed mark');
     assert.ok([0, OBJ_POINTS].includes(score('s1i1')));
     assert.equal(score('s1i1') + score('s2i1') + score('s3i1'), arbitrated.total, 'total = objective + spoken');
-    await admin.screenshot({ path: join(SHOTS, 'exam-day-results.png'), fullPage: true });
+    await shot(admin, 'exam-day-results.png');
   });
 
   step('a school sees its own candidates only', async () => {
     const school = await person('school_admin', DEMO_PASSWORD);
-    page = school;
-    await school.goto(url(`/exam/results/${EXAM}`));
+    await go(school, `/exam/results/${EXAM}`);
     const table = await school.locator('[data-testid="results"]').innerText();
     for (const c of cands) {
       assert.equal(table.includes(c.number), c.school === SCHOOL_1, `${c.number} (${c.school}) ${c.school === SCHOOL_1 ? 'shown' : 'hidden'}`);
     }
-    await school.screenshot({ path: join(SHOTS, 'exam-day-school.png'), fullPage: true });
+    await shot(school, 'exam-day-school.png');
     await school.context().close();
   });
 
   step('the candidate looks up their own score with admission number and ID-card number', async () => {
-    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'zh-CN' });
-    const p = await ctx.newPage();
-    pages.push(p);
-    page = p;
-    await p.goto(url('/exam/score'));
+    const ctx = await newContext(browser, { viewport: { width: 1280, height: 900 } });
+    const p = watch(await ctx.newPage());
+    await go(p, '/exam/score');
     const form = p.locator('form[action="/exam/score"]');
     await form.locator('#exam').fill(EXAM);
     await form.locator('#number').fill(arbitrated.number);
     await form.locator('#id_number').fill(idNumber(999)); // someone else's number
-    await submit(p, form);
+    await submit(form);
     assert.equal(await p.locator('[data-testid="my-result"]').count(), 0, 'a wrong pair shows nothing');
     await form.locator('#exam').fill(EXAM);
     await form.locator('#number').fill(arbitrated.number);
     await form.locator('#id_number').fill(arbitrated.id);
-    await submit(p, form);
+    await submit(form);
     assert.equal(Number(await p.locator('[data-testid="total"]').innerText()), arbitrated.total, 'the released total');
     assert.match(await p.locator('[data-testid="my-result"] h2').innerText(), new RegExp(arbitrated.name));
-    await p.screenshot({ path: join(SHOTS, 'exam-day-score.png'), fullPage: true });
+    await shot(p, 'exam-day-score.png');
     await ctx.close();
   });
 });

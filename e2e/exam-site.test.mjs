@@ -9,52 +9,28 @@
 // stored recordings have the expected length and are not silent.
 // Run through e2e/run, which builds jnedu and examfixture (JNEDU_BIN,
 // JNEDU_EXAMFIXTURE).
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import {
+  BIN, FIXTURE, consoleSignIn, firstPage, go, launchBrowser, launchPersistent, newContext, requireEnv, shot,
+  speechWav, startSiteNode, steps,
+} from './lib.mjs';
 
-const BIN = process.env.JNEDU_BIN;
-const FIXTURE = process.env.JNEDU_EXAMFIXTURE;
-const SHOTS = process.env.JNEDU_SCREENSHOTS || new URL('./screenshots', import.meta.url).pathname;
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ANSWER_SEC = 6;
-if (!BIN || !FIXTURE) throw new Error('JNEDU_BIN / JNEDU_EXAMFIXTURE are not set: run the tests with e2e/run');
-mkdirSync(SHOTS, { recursive: true });
+requireEnv('JNEDU_BIN', 'JNEDU_EXAMFIXTURE');
 
-let tmp, data, fx, base, node, nodeLog = '';
+let tmp, data, fx, base, node;
 let context, page, consoleBrowser, consolePage;
-let failed = '';
+const { step, watch } = steps('exam-site');
 
-function step(name, fn) {
-  it(name, async (t) => {
-    if (failed) {
-      t.skip(`skipped: "${failed}" failed`);
-      return;
-    }
-    try {
-      await fn();
-    } catch (err) {
-      failed = name;
-      await page?.screenshot({ path: join(SHOTS, `FAIL-exam-site-${name.replace(/[^\w-]+/g, '_')}.png`), fullPage: true }).catch(() => {});
-      if (nodeLog) console.error('---- site node log (tail) ----\n' + nodeLog.split('\n').slice(-30).join('\n'));
-      throw err;
-    }
-  });
-}
-
-function launchCandidate(profile, wav) {
-  return chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    args: ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${wav}`,
-      '--autoplay-policy=no-user-gesture-required', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-quic'],
-    viewport: { width: 1280, height: 800 },
-    locale: 'zh-CN',
-  });
+// The candidate's browser, with the fake microphone speaking wav.
+async function launchCandidate(profile, wav) {
+  context = await launchPersistent(profile, { microphone: wav });
+  page = watch(await firstPage(context));
 }
 
 // rms of a 16-bit PCM WAV's samples (after the 44-byte header).
@@ -76,52 +52,35 @@ describe('exam site node: candidate answers through an outage and a browser rest
     data = join(tmp, 'site');
     profile = join(tmp, 'profile');
     // The candidate's voice: espeak-ng, converted to 16 kHz mono 16-bit.
-    const raw = join(tmp, 'raw.wav');
-    wav = join(tmp, 'speech.wav');
-    execFileSync('espeak-ng', ['-v', 'en-us', '-s', '130', '-w', raw,
-      'Good morning. My name is Li Hua. I like reading books and playing football with my friends after school.']);
-    execFileSync('sox', [raw, '-r', '16000', '-c', '1', '-b', '16', wav]);
+    wav = speechWav(tmp,
+      'Good morning. My name is Li Hua. I like reading books and playing football with my friends after school.', { speed: 130 });
     fx = JSON.parse(execFileSync(FIXTURE, ['-out', join(tmp, 'pkg'), '-answer-sec', String(ANSWER_SEC), '-prep-sec', '1', '-spoken', '2']).toString());
     execFileSync(BIN, ['site', 'load', join(tmp, 'pkg'), '--site', fx.site, '--data', data]);
     // The chief types the sealed code from the envelope.
     execFileSync(BIN, ['site', 'key', '--session', fx.session, '--data', data], { input: fx.code + '\n' });
-    node = spawn(BIN, ['site', '--data', data, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    node.stderr.on('data', (d) => { nodeLog += d; });
-    base = await new Promise((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error('the site node did not start: ' + nodeLog)), 20_000);
-      node.stdout.on('data', (d) => {
-        out += d;
-        const m = out.match(/http:\/\/127\.0\.0\.1:\d+/);
-        if (m) { clearTimeout(timer); resolve(m[0]); }
-      });
-      node.on('exit', (c) => reject(new Error('the site node exited ' + c + ': ' + nodeLog)));
-    });
+    node = watch(await startSiteNode(fx.site, ['--data', data, '--listen', '127.0.0.1:0']));
+    base = node.url;
   });
   after(async () => {
     await context?.close().catch(() => {});
     await consoleBrowser?.close().catch(() => {});
-    if (node && node.exitCode === null) node.kill('SIGTERM');
+    await node?.stop();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
   step('the proctor signs in to the console and starts the room', async () => {
-    consoleBrowser = await chromium.launch({ executablePath: CHROMIUM, args: ['--disable-background-networking', '--no-first-run'] });
-    consolePage = await consoleBrowser.newPage({ viewport: { width: 1280, height: 900 }, locale: 'zh-CN' });
-    await consolePage.goto(base + '/console');
-    await consolePage.fill('input[name=username]', 'chief');
-    await consolePage.fill('input[name=password]', fx.password);
-    await consolePage.click('button[type=submit]');
+    consoleBrowser = await launchBrowser();
+    consolePage = watch(await (await newContext(consoleBrowser, { viewport: { width: 1280, height: 900 } })).newPage());
+    await consoleSignIn(consolePage, base, 'chief', fx.password);
     await consolePage.getByText('试卷已解密').waitFor();
     await consolePage.getByRole('button', { name: '开考' }).click();
     await consolePage.getByText('考试中').first().waitFor();
-    await consolePage.screenshot({ path: join(SHOTS, 'exam-site-console.png'), fullPage: true });
+    await shot(consolePage, 'exam-site-console.png');
   });
 
   step('a wrong admission number is refused clearly', async () => {
-    context = await launchCandidate(profile, wav);
-    page = context.pages()[0] || await context.newPage();
-    await page.goto(base + '/');
+    await launchCandidate(profile, wav);
+    await go(page, base + '/');
     await page.fill('#number', '2027999999');
     await page.click('#signin-btn');
     await page.getByText('准考证号不存在').waitFor();
@@ -131,7 +90,7 @@ describe('exam site node: candidate answers through an outage and a browser rest
     await page.fill('#number', fx.numbers[0]);
     await page.click('#signin-btn');
     await page.locator('#c-name').getByText('考生01').waitFor();
-    await page.screenshot({ path: join(SHOTS, 'exam-site-confirm.png') });
+    await shot(page, 'exam-site-confirm.png', { fullPage: false });
     await page.click('#confirm-btn');
     await page.click('#device-start');
     await page.locator('#device-ask').waitFor({ state: 'visible', timeout: 20_000 });
@@ -148,7 +107,7 @@ describe('exam site node: candidate answers through an outage and a browser rest
     await page.waitForTimeout(1200);
     await context.route('**/client/api/**', (r) => r.abort('connectionrefused'));
     await page.locator('#net.down').waitFor({ timeout: 10_000 });
-    await page.screenshot({ path: join(SHOTS, 'exam-site-offline.png') });
+    await shot(page, 'exam-site-offline.png', { fullPage: false });
     await page.waitForTimeout(2500);
     await context.unroute('**/client/api/**');
     await page.locator('#net.ok').waitFor({ timeout: 20_000 });
@@ -159,14 +118,13 @@ describe('exam site node: candidate answers through an outage and a browser rest
     await page.getByText('请作答（录音中）').waitFor({ timeout: 20_000 });
     await page.waitForTimeout(3000);
     await context.close(); // the room PC's browser crashes
-    context = await launchCandidate(profile, wav);
-    page = context.pages()[0] || await context.newPage();
-    await page.goto(base + '/');
+    await launchCandidate(profile, wav);
+    await go(page, base + '/');
     await page.click('#resume-btn', { timeout: 20_000 });
     await page.getByText('请作答（录音中）').waitFor({ timeout: 20_000 });
     await page.locator('#s-done').waitFor({ state: 'visible', timeout: 30_000 });
     await page.locator('#pending').getByText('全部上传完成').waitFor({ timeout: 30_000 });
-    await page.screenshot({ path: join(SHOTS, 'exam-site-done.png') });
+    await shot(page, 'exam-site-done.png', { fullPage: false });
   });
 
   step('the site node stored both recordings at their length, with speech', async () => {
@@ -183,6 +141,6 @@ describe('exam site node: candidate answers through an outage and a browser rest
     assert.ok(s2.rms > 200, `s2i2 rms ${s2.rms}`);
     await consolePage.reload();
     await consolePage.locator('.seat[data-state="finished"]').first().waitFor({ timeout: 10_000 });
-    await consolePage.screenshot({ path: join(SHOTS, 'exam-site-console-finished.png'), fullPage: true });
+    await shot(consolePage, 'exam-site-console-finished.png');
   });
 });

@@ -4,26 +4,17 @@
 //
 // The steps share one browser and one signed-in page and run in order; once
 // a step fails the later ones are skipped (they depend on it) and a
-// screenshot of the failing page is saved as FAIL-<step>.png.
-import { after, before, describe, it } from 'node:test';
+// screenshot of the failing page is saved as FAIL-portal-<step>.png (see
+// steps in lib.mjs).
+import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import {
+  DEMO_PASSWORD, PHONE, go, launchBrowser, newContext, pathOf, requireEnv, runSuffix, shot, signIn, steps, submit,
+} from './lib.mjs';
 
-const BASE = process.env.JNEDU_BASE_URL;
-const SHOTS = process.env.JNEDU_SCREENSHOTS || new URL('./screenshots', import.meta.url).pathname;
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const DEMO_PASSWORD = 'Demo2026jn';
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
+requireEnv('JNEDU_BASE_URL');
 
-if (!BASE) throw new Error('JNEDU_BASE_URL is not set: run the tests with e2e/run');
-mkdirSync(SHOTS, { recursive: true });
-
-// Unique per run, so the test also passes against a server that already
-// ran it (codes and user names must be unique).
-const suffix = `${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`.toUpperCase();
+const suffix = runSuffix().toUpperCase();
 const school = {
   code: `E2E-${suffix}`,
   name: `济南市测试实验学校${suffix}`,
@@ -42,57 +33,7 @@ const teacher = {
 let browser;
 let context;
 let page;
-let failed = '';
-
-/** step is one ordered test; it is skipped once an earlier step failed. */
-function step(name, fn) {
-  it(name, async (t) => {
-    if (failed) {
-      t.skip(`skipped: "${failed}" failed`);
-      return;
-    }
-    try {
-      await fn();
-    } catch (err) {
-      failed = name;
-      await page?.screenshot({ path: join(SHOTS, `FAIL-${name.replace(/[^\w-]+/g, '_')}.png`), fullPage: true }).catch(() => {});
-      throw err;
-    }
-  });
-}
-
-const url = (path) => new URL(path, BASE).href;
-
-async function shot(file, p = page) {
-  await p.screenshot({ path: join(SHOTS, file), fullPage: true });
-}
-
-/** go loads path and returns the main response. */
-async function go(path, p = page) {
-  const res = await p.goto(url(path), { waitUntil: 'load' });
-  assert.ok(res, `no response for ${path}`);
-  return res;
-}
-
-/** submit clicks the form's submit button and waits for the page it leads to. */
-async function submit(form, p = page) {
-  await Promise.all([
-    p.waitForNavigation({ waitUntil: 'load' }),
-    form.locator('button[type="submit"]').click(),
-  ]);
-}
-
-function pathOf(p = page) {
-  return new URL(p.url()).pathname;
-}
-
-async function signIn(username, password) {
-  await go('/login');
-  const form = page.locator('form[action="/login"]');
-  await form.locator('#username').fill(username);
-  await form.locator('#password').fill(password);
-  await submit(form);
-}
+const { step, watch } = steps('portal');
 
 async function text(selector) {
   return (await page.locator(selector).innerText()).trim();
@@ -104,15 +45,9 @@ async function tiles() {
 
 describe('portal: admin creates a school and a teacher; the teacher signs in', () => {
   before(async () => {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    context = await browser.newContext({ viewport: DESKTOP, locale: 'zh-CN', timezoneId: 'Asia/Shanghai' });
-    context.setDefaultTimeout(10_000);
-    context.setDefaultNavigationTimeout(15_000);
-    page = await context.newPage();
+    browser = await launchBrowser();
+    context = await newContext(browser);
+    page = watch(await context.newPage());
   });
 
   after(async () => {
@@ -120,27 +55,27 @@ describe('portal: admin creates a school and a teacher; the teacher signs in', (
   });
 
   step('the login page is in Chinese and refuses a wrong password', async () => {
-    const res = await go('/');
+    const res = await go(page, '/');
     assert.equal(res.status(), 200);
-    assert.equal(pathOf(), '/login', 'a visitor is sent to the login page');
+    assert.equal(pathOf(page), '/login', 'a visitor is sent to the login page');
     assert.equal(await page.getAttribute('html', 'lang'), 'zh-CN');
     assert.equal(await text('main h1'), '登录济南教育信息化平台');
-    await shot('01-login.png');
+    await shot(page, '01-login.png');
 
     const form = page.locator('form[action="/login"]');
     await form.locator('#username').fill('admin');
     await form.locator('#password').fill('Wrong-password-1');
     await submit(form);
-    assert.equal(pathOf(), '/login');
+    assert.equal(pathOf(page), '/login');
     assert.match(await text('.alert'), /用户名或密码不正确/);
     assert.equal(await form.locator('#username').inputValue(), 'admin', 'the user name is kept');
     assert.equal(await form.locator('#password').inputValue(), '', 'the password is not echoed');
-    await shot('02-login-wrong-password.png');
+    await shot(page, '02-login-wrong-password.png');
   });
 
   step('admin signs in and sees the Chinese portal', async () => {
-    await signIn('admin', DEMO_PASSWORD);
-    assert.equal(pathOf(), '/');
+    await signIn(page, 'admin', DEMO_PASSWORD);
+    assert.equal(pathOf(page), '/');
     assert.match(await text('main h1'), /您好，王建国/);
     assert.match(await text('[data-testid="me"]'), /王建国/);
     assert.equal(await text('a.tile[data-tile="/orgs"] h3'), '组织机构');
@@ -150,12 +85,12 @@ describe('portal: admin creates a school and a teacher; the teacher signs in', (
       assert.ok(have.includes(t), `admin has the ${t} tile (has ${have})`);
     }
     assert.ok((await page.locator('[data-testid="role"]').allInnerTexts()).includes('平台管理员'));
-    await shot('03-admin-portal.png');
+    await shot(page, '03-admin-portal.png');
   });
 
   let orgID;
   step('admin creates a school under 济南市教育局', async () => {
-    const res = await go('/orgs/new');
+    const res = await go(page, '/orgs/new');
     assert.equal(res.status(), 200);
     const form = page.locator('form[action="/orgs"]');
     const parent = await form.locator('#parent_id option').evaluateAll((opts) => {
@@ -168,21 +103,21 @@ describe('portal: admin creates a school and a teacher; the teacher signs in', (
     await form.locator('#code').fill(school.code);
     await form.locator('#name').fill(school.name);
     await form.locator('#name_en').fill(school.nameEN);
-    await shot('04-org-new.png');
+    await shot(page, '04-org-new.png');
     await submit(form);
 
-    const m = pathOf().match(/^\/orgs\/(\d+)$/);
+    const m = pathOf(page).match(/^\/orgs\/(\d+)$/);
     assert.ok(m, `after creating, the org page is shown (at ${page.url()})`);
     orgID = m[1];
     assert.match(await text('.flash[role="status"]'), /机构已创建/);
     const body = await text('main');
     assert.ok(body.includes(school.name), 'the page shows the name');
     assert.ok(body.includes(school.code), 'the page shows the code');
-    await shot('05-org-created.png');
+    await shot(page, '05-org-created.png');
   });
 
   step('admin creates a teacher in that school', async () => {
-    await go('/users/new');
+    await go(page, '/users/new');
     const form = page.locator('form[action="/users"]');
     await form.locator('#username').fill(teacher.username);
     await form.locator('#display_name').fill(teacher.name);
@@ -192,17 +127,17 @@ describe('portal: admin creates a school and a teacher; the teacher signs in', (
     await form.locator('#phone').fill(teacher.phone);
     await form.locator('#locale').selectOption('zh-CN');
     await form.locator('#password').fill(teacher.initial);
-    await shot('06-user-new.png');
+    await shot(page, '06-user-new.png');
     await submit(form);
 
-    assert.match(pathOf(), /^\/users\/\d+$/, `after creating, the user page is shown (at ${page.url()})`);
+    assert.match(pathOf(page), /^\/users\/\d+$/, `after creating, the user page is shown (at ${page.url()})`);
     assert.match(await text('.flash[role="status"]'), /用户已创建/);
     assert.equal(await page.locator('#display_name').inputValue(), teacher.name);
-    await shot('07-user-created.png');
+    await shot(page, '07-user-created.png');
   });
 
   step('the new teacher appears in /users', async () => {
-    await go(`/users?q=${encodeURIComponent(teacher.username)}`);
+    await go(page, `/users?q=${encodeURIComponent(teacher.username)}`);
     const row = page.locator('table[data-testid="users"] tbody tr', { hasText: teacher.username });
     await row.waitFor();
     const cells = await row.locator('td').allInnerTexts();
@@ -211,15 +146,15 @@ describe('portal: admin creates a school and a teacher; the teacher signs in', (
     assert.equal(cells[2].trim(), school.name);
     assert.match(cells[3], /教师/);
     assert.match(cells[4], /待改密码/, 'the status says the password must be changed');
-    await shot('08-users-list.png');
+    await shot(page, '08-users-list.png');
   });
 
   // "_" and "%" in a search are literal characters, not wildcards.
   step('searching /users for a user name with "_" finds exactly it', async () => {
-    await go('/users?q=school_admin');
+    await go(page, '/users?q=school_admin');
     const names = (await page.locator('table[data-testid="users"] tbody tr td:nth-child(2)').allInnerTexts()).map((s) => s.trim());
     assert.deepEqual(names, ['school_admin']);
-    await go('/users?q=' + encodeURIComponent('%'));
+    await go(page, '/users?q=' + encodeURIComponent('%'));
     assert.equal(await page.locator('table[data-testid="users"]').count(), 0, '"%" matched users: it was taken as a wildcard');
   });
 
@@ -227,30 +162,30 @@ describe('portal: admin creates a school and a teacher; the teacher signs in', (
     const form = page.locator('header form[action="/logout"]');
     assert.equal((await form.locator('button').innerText()).trim(), '退出登录');
     await submit(form);
-    assert.equal(pathOf(), '/login');
+    assert.equal(pathOf(page), '/login');
     assert.match(await text('.flash[role="status"]'), /您已安全退出/);
-    await shot('09-signed-out.png');
+    await shot(page, '09-signed-out.png');
     // The session is gone: the portal sends us back to the login page.
-    await go('/');
-    assert.equal(pathOf(), '/login');
+    await go(page, '/');
+    assert.equal(pathOf(page), '/login');
   });
 
   step('the teacher must change the initial password first', async () => {
-    await signIn(teacher.username, teacher.initial);
-    assert.equal(pathOf(), '/account/password', 'sent to the password change page');
+    await signIn(page, teacher.username, teacher.initial);
+    assert.equal(pathOf(page), '/account/password', 'sent to the password change page');
     assert.match(await text('[data-testid="must-change"]'), /请先设置新密码/);
-    await shot('10-password-forced.png');
+    await shot(page, '10-password-forced.png');
 
     // Until then, other pages send the teacher back here.
-    await go('/');
-    assert.equal(pathOf(), '/account/password', 'the portal is closed before the change');
+    await go(page, '/');
+    assert.equal(pathOf(page), '/account/password', 'the portal is closed before the change');
 
     const form = page.locator('form[action="/account/password"]');
     await form.locator('#old_password').fill(teacher.initial);
     await form.locator('#password').fill(teacher.changed);
     await form.locator('#password2').fill(teacher.changed);
     await submit(form);
-    assert.equal(pathOf(), '/', `after the change, the portal is shown (at ${page.url()})`);
+    assert.equal(pathOf(page), '/', `after the change, the portal is shown (at ${page.url()})`);
     assert.match(await text('.flash[role="status"]'), /密码已修改/);
   });
 
@@ -265,37 +200,36 @@ describe('portal: admin creates a school and a teacher; the teacher signs in', (
       assert.ok(!have.includes(t), `no ${t} tile for a teacher (has ${have})`);
     }
     assert.equal(await text('a.tile[data-tile="/account"] h3'), '个人资料');
-    await shot('11-teacher-portal.png');
+    await shot(page, '11-teacher-portal.png');
 
     // The same portal on a phone, with the same session.
-    const phone = await browser.newContext({
-      viewport: PHONE, isMobile: true, hasTouch: true, deviceScaleFactor: 2,
-      locale: 'zh-CN', timezoneId: 'Asia/Shanghai', storageState: await context.storageState(),
+    const phone = await newContext(browser, {
+      viewport: PHONE, isMobile: true, hasTouch: true, deviceScaleFactor: 2, storageState: await context.storageState(),
     });
     try {
       const p = await phone.newPage();
-      await go('/', p);
+      await go(p, '/');
       assert.equal(pathOf(p), '/');
       await p.locator('a.tile[data-tile="/account"]').waitFor();
       const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 0, `no sideways scrolling on a phone (page is ${overflow}px too wide)`);
-      await shot('12-teacher-portal-phone.png', p);
+      await shot(p, '12-teacher-portal-phone.png');
     } finally {
       await phone.close();
     }
   });
 
   step('the teacher gets the 403 page at /users', async () => {
-    const res = await go('/users');
+    const res = await go(page, '/users');
     assert.equal(res.status(), 403);
-    assert.equal(pathOf(), '/users');
+    assert.equal(pathOf(page), '/users');
     assert.equal(await text('[data-testid="error-message"]'), '您没有权限进行此操作。');
     assert.match(await text('main h1'), /出错了/);
-    await shot('13-forbidden.png');
+    await shot(page, '13-forbidden.png');
   });
 
   step('the teacher switches to English', async () => {
-    await go('/?lang=en');
+    await go(page, '/?lang=en');
     assert.equal(await page.getAttribute('html', 'lang'), 'en');
     assert.match(await page.title(), /^Home\b/);
     assert.match(await text('main h1'), new RegExp(`Hello, ${teacher.name}`));
@@ -303,10 +237,10 @@ describe('portal: admin creates a school and a teacher; the teacher signs in', (
     assert.ok((await page.locator('.sidenav a').allInnerTexts()).map((s) => s.trim()).includes('Home'), 'the menu has Home');
     assert.equal(await text('header a.lang'), '中文', 'the switch now offers Chinese');
     assert.equal((await page.locator('header form[action="/logout"] button').innerText()).trim(), 'Sign out');
-    await shot('14-teacher-portal-en.png');
+    await shot(page, '14-teacher-portal-en.png');
 
     // The choice sticks without ?lang.
-    await go('/account');
+    await go(page, '/account');
     assert.equal(await page.getAttribute('html', 'lang'), 'en');
     assert.match(await page.title(), /^My profile\b/);
   });

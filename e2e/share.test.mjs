@@ -10,89 +10,42 @@
 //
 // Like portal.test.mjs, the steps share one browser and one page and run in
 // order; once a step fails the later ones are skipped and a screenshot of
-// the failing page is saved as FAIL-<step>.png.
-import { after, before, describe, it } from 'node:test';
+// the failing page is saved as FAIL-share-<step>.png (see steps in lib.mjs).
+import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import {
+  follow, go, launchBrowser, newContext, pathOf, requireEnv, shot, signIn as signInAs, steps, submit, url,
+} from './lib.mjs';
 
-const BASE = process.env.JNEDU_BASE_URL;
-const SHOTS = process.env.JNEDU_SCREENSHOTS || new URL('./screenshots', import.meta.url).pathname;
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const FFMPEG = process.env.FFMPEG || 'ffmpeg';
-const DEMO_PASSWORD = 'Demo2026jn';
-const DESKTOP = { width: 1280, height: 800 };
 const TITLE = '初中数学公开课';
 const UPLOAD_TIMEOUT = 60_000;
 const PLAYABLE_TIMEOUT = 30_000;
 
-if (!BASE) throw new Error('JNEDU_BASE_URL is not set: run the tests with e2e/run');
-mkdirSync(SHOTS, { recursive: true });
+requireEnv('JNEDU_BASE_URL');
 
 let browser;
 let context;
 let page;
-let failed = '';
 let tmp;
 let fixture; // { path, bytes, sha256 }
 let canPlayH264 = false; // MSE can decode H.264/AAC in this Chromium
+const { step, watch } = steps('share');
 
-/** step is one ordered test; it is skipped once an earlier step failed. */
-function step(name, fn) {
-  it(name, async (t) => {
-    if (failed) {
-      t.skip(`skipped: "${failed}" failed`);
-      return;
-    }
-    try {
-      await fn();
-    } catch (err) {
-      failed = name;
-      await page?.screenshot({ path: join(SHOTS, `FAIL-share-${name.replace(/[^\w-]+/g, '_')}.png`), fullPage: true }).catch(() => {});
-      throw err;
-    }
-  });
-}
-
-const url = (path) => new URL(path, BASE).href;
-
-async function shot(file, p = page) {
-  await p.screenshot({ path: join(SHOTS, file), fullPage: true });
-}
-
-async function go(path, p = page) {
-  const res = await p.goto(url(path), { waitUntil: 'load' });
-  assert.ok(res, `no response for ${path}`);
-  return res;
-}
-
-async function submit(form, p = page) {
-  await Promise.all([
-    p.waitForNavigation({ waitUntil: 'load' }),
-    form.locator('button[type="submit"]').click(),
-  ]);
-}
-
-function pathOf(p = page) {
-  return new URL(p.url()).pathname;
-}
-
+/** signIn signs a demo user in and checks the portal is shown. */
 async function signIn(username, p = page) {
-  await go('/login', p);
-  const form = p.locator('form[action="/login"]');
-  await form.locator('#username').fill(username);
-  await form.locator('#password').fill(DEMO_PASSWORD);
-  await submit(form, p);
+  await signInAs(p, username);
   assert.equal(pathOf(p), '/', `${username} is signed in (at ${p.url()})`);
 }
 
 async function signOut() {
   await submit(page.locator('header form[action="/logout"]'));
-  assert.equal(pathOf(), '/login');
+  assert.equal(pathOf(page), '/login');
 }
 
 /** makeFixture writes an ~8 s 640x360 H.264/AAC MP4 with a keyframe every 2 s. */
@@ -116,7 +69,7 @@ function makeFixture(dir) {
  * done link; it returns the item and the video id.
  */
 async function upload() {
-  await go('/videos/upload');
+  await go(page, '/videos/upload');
   assert.equal((await page.locator('main h1').innerText()).trim(), '上传视频');
   const before = await page.locator('#queue li').count();
   await page.locator('#files').setInputFiles(fixture.path);
@@ -147,18 +100,11 @@ describe('share: upload, play, share with all schools, found by another school',
   before(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'jnedu-share-e2e-'));
     fixture = makeFixture(tmp);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        // Let a muted video start without a user gesture (it would anyway;
-        // this keeps the check independent of Chromium's heuristics).
-        '--autoplay-policy=no-user-gesture-required'],
-    });
-    context = await browser.newContext({ viewport: DESKTOP, locale: 'zh-CN', timezoneId: 'Asia/Shanghai' });
-    context.setDefaultTimeout(10_000);
-    context.setDefaultNavigationTimeout(15_000);
-    page = await context.newPage();
+    // Chromium lets a muted video start without a user gesture (see
+    // launchBrowser): the check does not depend on its heuristics.
+    browser = await launchBrowser();
+    context = await newContext(browser);
+    page = watch(await context.newPage());
   });
 
   after(async () => {
@@ -177,7 +123,7 @@ describe('share: upload, play, share with all schools, found by another school',
     assert.equal(await bar.evaluate((b) => b.value), 100, 'the progress bar is full');
     assert.equal((await item.locator('a[data-testid="upload-done"]').innerText()).trim(), '上传完成，查看视频');
     assert.ok(await item.evaluate((li) => li.classList.contains('done')));
-    await shot('20-upload-done.png');
+    await shot(page, '20-upload-done.png');
 
     const v = await video(videoID);
     assert.equal(v.title, TITLE, 'the title comes from the file name');
@@ -199,7 +145,7 @@ describe('share: upload, play, share with all schools, found by another school',
     const deadline = Date.now() + PLAYABLE_TIMEOUT;
     const states = [];
     for (;;) {
-      const res = await go(`/videos/${videoID}`);
+      const res = await go(page, `/videos/${videoID}`);
       assert.equal(res.status(), 200);
       if (await page.locator('#player[data-testid="player"]').count()) break;
       const proc = page.locator('[data-testid="processing"]');
@@ -259,7 +205,7 @@ describe('share: upload, play, share with all schools, found by another school',
     // Not checked: poster.jpg. The player shows up as soon as the first
     // rendition is stored, and the poster is made after that, so the
     // page's first request for it can get a 404.
-    await shot('21-playing.png');
+    await shot(page, '21-playing.png');
     await page.evaluate(() => document.getElementById('player').pause());
   });
 
@@ -273,7 +219,7 @@ describe('share: upload, play, share with all schools, found by another school',
       await page.waitForTimeout(400);
       v = await video(videoID);
     }
-    await go(`/videos/${videoID}`);
+    await go(page, `/videos/${videoID}`);
     const seek = page.locator('#seek[data-testid="seek"]');
     await seek.waitFor({ state: 'visible' });
     assert.ok(Number(await seek.getAttribute('data-cues')) >= 1, 'the cues of the sprite were read');
@@ -295,7 +241,7 @@ describe('share: upload, play, share with all schools, found by another school',
     const at = Number(await tip.getAttribute('data-time'));
     assert.ok(at > 5.5 && at < 6.5, `three quarters along an 8 s video previews about 6 s (${at})`);
     assert.match(await tip.locator('.seek-time').innerText(), /^0:0[56]$/);
-    await shot('23-seek-preview.png');
+    await shot(page, '23-seek-preview.png');
     await page.mouse.move(box.x + box.width / 2, box.y - 200);
     await tip.waitFor({ state: 'hidden' });
     if (canPlayH264) {
@@ -306,13 +252,13 @@ describe('share: upload, play, share with all schools, found by another school',
   });
 
   step('before sharing, a teacher of another school cannot find or open it', async () => {
-    const other = await browser.newContext({ viewport: DESKTOP, locale: 'zh-CN', timezoneId: 'Asia/Shanghai' });
+    const other = await newContext(browser);
     try {
       const p = await other.newPage();
       await signIn('teacher2', p);
-      await go(`/videos?q=${encodeURIComponent('数学')}`, p);
+      await go(p, `/videos?q=${encodeURIComponent('数学')}`);
       assert.equal(await p.locator(`a.video-card[data-video="${videoID}"]`).count(), 0, 'the private video is not listed');
-      const res = await go(`/videos/${videoID}`, p);
+      const res = await go(p, `/videos/${videoID}`);
       assert.ok(res.status() === 404 || res.status() === 403, `the private video page is refused (status ${res.status()})`);
       assert.equal(await p.locator('#player').count(), 0);
     } finally {
@@ -321,7 +267,7 @@ describe('share: upload, play, share with all schools, found by another school',
   });
 
   step('the owner shares it with all schools', async () => {
-    await go(`/videos/${videoID}`);
+    await go(page, `/videos/${videoID}`);
     const form = page.locator(`form[action="/videos/${videoID}"]`);
     const sel = form.locator('select#visibility');
     assert.equal(await sel.inputValue(), 'private');
@@ -329,7 +275,7 @@ describe('share: upload, play, share with all schools, found by another school',
     await sel.selectOption('all');
     assert.equal((await form.locator('button[type="submit"]').innerText()).trim(), '保存');
     await submit(form);
-    assert.equal(pathOf(), `/videos/${videoID}`);
+    assert.equal(pathOf(page), `/videos/${videoID}`);
     assert.match(await page.locator('.flash[role="status"]').innerText(), /已保存/);
     assert.equal(await page.locator('select#visibility').inputValue(), 'all');
     assert.equal((await video(videoID)).visibility, 'all');
@@ -337,11 +283,11 @@ describe('share: upload, play, share with all schools, found by another school',
 
   let collectionID;
   step('the owner makes a collection and puts the video in it', async () => {
-    await go('/videos/mine');
+    await go(page, '/videos/mine');
     const create = page.locator('form[action="/collections"]');
     await create.locator('#collection-title').fill('一次函数单元');
     await submit(create);
-    const m = pathOf().match(/^\/collections\/(\d+)$/);
+    const m = pathOf(page).match(/^\/collections\/(\d+)$/);
     assert.ok(m, `a new collection's page (at ${page.url()})`);
     collectionID = m[1];
     assert.match(await page.locator('.flash[role="status"]').innerText(), /合集已创建/);
@@ -352,21 +298,21 @@ describe('share: upload, play, share with all schools, found by another school',
     const items = page.locator('[data-testid="collection-videos"] li');
     assert.equal(await items.count(), 1);
     assert.equal(await items.first().getAttribute('data-video'), String(videoID));
-    await shot('24-collection.png');
+    await shot(page, '24-collection.png');
   });
 
   step('a teacher of another school finds it by searching 数学 and watches it', async () => {
     await signOut();
     await signIn('teacher2');
     assert.match(await page.locator('[data-testid="me"]').innerText(), /刘洋/);
-    await go(`/videos?q=${encodeURIComponent('数学')}`);
+    await go(page, `/videos?q=${encodeURIComponent('数学')}`);
     assert.equal(await page.locator('#q').inputValue(), '数学');
     const card = page.locator(`a.video-card[href="/videos/${videoID}"]`);
     await card.waitFor();
     assert.equal((await card.locator('h3').innerText()).trim(), TITLE);
     assert.match(await card.innerText(), /全部学校/);
-    await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), card.click()]);
-    assert.equal(pathOf(), `/videos/${videoID}`);
+    await follow(card);
+    assert.equal(pathOf(page), `/videos/${videoID}`);
     assert.equal((await page.locator('main h1').innerText()).trim(), TITLE);
     const player = page.locator('#player[data-testid="player"]');
     await player.waitFor();
@@ -379,12 +325,12 @@ describe('share: upload, play, share with all schools, found by another school',
       await page.evaluate(() => document.getElementById('player').pause());
     }
     assert.equal(await page.locator(`form[action="/videos/${videoID}"]`).count(), 0, 'no edit form for a viewer');
-    await shot('22-other-school.png');
+    await shot(page, '22-other-school.png');
     // The video page links its collection; the collection shows it, and
     // the other school's teacher cannot edit the collection.
     const link = page.locator(`[data-testid="video-collections"] a[href="/collections/${collectionID}"]`);
     assert.equal((await link.innerText()).trim(), '一次函数单元');
-    await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), link.click()]);
+    await follow(link);
     assert.equal(await page.locator(`[data-testid="collection-videos"] li[data-video="${videoID}"]`).count(), 1);
     assert.equal(await page.locator(`form[action="/collections/${collectionID}"]`).count(), 0, 'no edit form for another school');
     const csrf = await page.locator('header form[action="/logout"] input[name="_csrf"]').inputValue();
@@ -395,8 +341,7 @@ describe('share: upload, play, share with all schools, found by another school',
     assert.equal(res.status(), 403, `another school's teacher renaming it: ${res.status()} ${JSON.stringify(body)}`);
     assert.match(body.error.message, /合集|collection/, `refused for the collection, not the CSRF token (${body.error.message})`);
     // The owner's school channel lists the collection.
-    await page.locator('[data-testid="channel"]').click();
-    await page.waitForLoadState('load');
+    await follow(page.locator('[data-testid="channel"]'));
     assert.equal(await page.locator(`[data-testid="collections"] a[data-collection="${collectionID}"]`).count(), 1, 'the channel lists the collection');
   });
 
