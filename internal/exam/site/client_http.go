@@ -55,12 +55,21 @@ func jsonOut(w http.ResponseWriter, status int, v any) error {
 }
 
 func (n *Node) hSignIn(w http.ResponseWriter, r *http.Request) error {
+	addr := clientAddr(r)
+	if d := n.candidateGuard.wait(addr); d > 0 {
+		retryAfter(w, d)
+		return fail(http.StatusTooManyRequests, "exam.site.too_many_wrong_numbers")
+	}
 	var in SignIn
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
 	out, err := n.SignIn(r.Context(), in)
 	if err != nil {
+		if e := toErr(err); e.Code == "exam.site.no_such_number" && !n.candidateGuard.refused(addr) {
+			retryAfter(w, candidateFailEvery)
+			return fail(http.StatusTooManyRequests, "exam.site.too_many_wrong_numbers")
+		}
 		return err
 	}
 	return ok(w, out)

@@ -151,9 +151,18 @@ func (n *Node) loginPost(w http.ResponseWriter, r *http.Request) error {
 	if err := web.ParseForm(w, r, 16<<10); err != nil {
 		return err
 	}
+	addr := clientAddr(r)
+	if d := n.staffGuard.wait(addr); d > 0 {
+		retryAfter(w, d)
+		return n.render(w, r, http.StatusTooManyRequests, "login", map[string]any{"Error": "exam.site.too_many_logins"})
+	}
 	tok, err := n.StaffLogin(r.Context(), r.PostFormValue("username"), r.PostFormValue("password"))
 	if err != nil {
 		e := toErr(err)
+		if e.Code == "exam.site.bad_login" && !n.staffGuard.refused(addr) {
+			retryAfter(w, staffFailEvery)
+			e = fail(http.StatusTooManyRequests, "exam.site.too_many_logins")
+		}
 		return n.render(w, r, e.Status, "login", map[string]any{"Error": e.Code})
 	}
 	http.SetCookie(w, &http.Cookie{Name: staffCookie, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,

@@ -89,6 +89,9 @@ type Node struct {
 	holders map[string]holder
 	items   map[itemKey]itemRow
 	fails   map[string]failures // console sign-in failures by user name
+
+	// Refused sign-ins per client address (guard.go).
+	candidateGuard, staffGuard *guard
 }
 
 type failures struct {
@@ -163,6 +166,8 @@ func Open(ctx context.Context, opt Options) (*Node, error) {
 	n := &Node{opt: opt, fs: opt.FS, papers: map[string]map[string]*openPaper{}, seen: map[string]time.Time{},
 		alarms: map[string]Alarm{}, holders: map[string]holder{}, items: map[itemKey]itemRow{},
 		fails: map[string]failures{}}
+	n.candidateGuard = newGuard(candidateFailBurst, candidateFailEvery, opt.Now)
+	n.staffGuard = newGuard(staffFailBurst, staffFailEvery, opt.Now)
 	tr, err := web.NewTranslator(web.Messages(), Messages())
 	if err != nil {
 		return nil, err
