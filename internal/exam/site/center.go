@@ -10,12 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"jnedu/internal/exam/bundle"
@@ -224,19 +226,61 @@ func (n *Node) SendAnswers(ctx context.Context, session string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	todo := m.Files()
-	for round := 0; round < 3; round++ {
-		for _, sum := range todo {
-			if err := n.putAnswerFile(ctx, session, sum); err != nil {
-				var se *StatusError
-				if errors.As(err, &se) && se.Status == http.StatusUnprocessableEntity {
-					n.opt.Log.Warn("center refused a recording as damaged; it is sent again", "sha256", sum)
-					continue
-				}
-				return false, err
-			}
+	if n.opt.Center == "" {
+		return false, errors.New("site: no center configured (--center)")
+	}
+	c := Center{URL: n.opt.Center, Site: n.opt.Site, Token: n.opt.Token, HTTP: n.opt.HTTP, Log: n.opt.Log}
+	return c.SendPackage(ctx, session, []byte(doc), m.Files(), func(sum string) ([]byte, error) {
+		path, err := n.recordingFile(ctx, sum)
+		if err != nil {
+			return nil, err
 		}
-		resp, err := n.call(ctx, http.MethodPost, "/answers/"+url.PathEscape(session)+"/manifest", strings.NewReader(doc), "application/json", nil)
+		return os.ReadFile(path)
+	})
+}
+
+// Center is the center's side of answer sending as a site sees it; the
+// node uses it, and so can a tool that sends an exported package.
+type Center struct {
+	URL, Site, Token string
+	HTTP             *http.Client // nil: http.DefaultClient
+	Log              *slog.Logger // nil: no log
+	// Parallel is how many files are sent at once (0: SendParallel).
+	Parallel int
+}
+
+// SendParallel is how many recordings a site sends at once by default:
+// enough to keep the center's disk busy while one request waits for its
+// sync, few enough not to crowd a slow link.
+const SendParallel = 4
+
+func (c Center) do(ctx context.Context, method, path string, body io.Reader, ctype string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.URL, "/")+"/api/v1/exam/site/"+url.PathEscape(c.Site)+path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return hc.Do(req)
+}
+
+// SendPackage sends one session's answer package: every file (read with
+// open), then the signed manifest doc, then again the files the center
+// still misses (a file it refused with 422 is read and sent again), until
+// the center answers complete; at most three rounds.
+func (c Center) SendPackage(ctx context.Context, session string, doc []byte, files []string, open func(sha string) ([]byte, error)) (bool, error) {
+	todo := files
+	for round := 0; round < 3; round++ {
+		if err := c.putFiles(ctx, session, todo, open); err != nil {
+			return false, err
+		}
+		resp, err := c.do(ctx, http.MethodPost, "/answers/"+url.PathEscape(session)+"/manifest", bytes.NewReader(doc), "application/json")
 		if err != nil {
 			return false, err
 		}
@@ -259,16 +303,60 @@ func (n *Node) SendAnswers(ctx context.Context, session string) (bool, error) {
 	return false, fmt.Errorf("center still misses files after three rounds")
 }
 
-func (n *Node) putAnswerFile(ctx context.Context, session, sum string) error {
-	path, err := n.recordingFile(ctx, sum)
+// putFiles sends files, Parallel at a time; a file refused as damaged
+// (422) is left for the next round, any other error stops the sending.
+func (c Center) putFiles(ctx context.Context, session string, files []string, open func(sha string) ([]byte, error)) error {
+	par := c.Parallel
+	if par <= 0 {
+		par = SendParallel
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := make(chan string)
+	errc := make(chan error, par)
+	var wg sync.WaitGroup
+	for range min(par, max(len(files), 1)) {
+		wg.Go(func() {
+			for sum := range next {
+				if err := c.putFile(ctx, session, sum, open); err != nil {
+					var se *StatusError
+					if errors.As(err, &se) && se.Status == http.StatusUnprocessableEntity {
+						if c.Log != nil {
+							c.Log.Warn("center refused a recording as damaged; it is sent again", "sha256", sum)
+						}
+						continue
+					}
+					errc <- err
+					cancel()
+					return
+				}
+			}
+		})
+	}
+feed:
+	for _, sum := range files {
+		select {
+		case next <- sum:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return ctx.Err()
+	}
+}
+
+func (c Center) putFile(ctx context.Context, session, sum string, open func(sha string) ([]byte, error)) error {
+	b, err := open(sum)
 	if err != nil {
 		return err
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	resp, err := n.call(ctx, http.MethodPut, "/answers/"+url.PathEscape(session)+"/files/"+sum, bytes.NewReader(b), "audio/wav", nil)
+	resp, err := c.do(ctx, http.MethodPut, "/answers/"+url.PathEscape(session)+"/files/"+sum, bytes.NewReader(b), "audio/wav")
 	if err != nil {
 		return err
 	}
@@ -276,6 +364,7 @@ func (n *Node) putAnswerFile(ctx context.Context, session, sum string) error {
 	if resp.StatusCode/100 != 2 {
 		return statusErr(resp)
 	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // so the connection is reused
 	return nil
 }
 
@@ -422,6 +511,8 @@ func (n *Node) autoEnd(ctx context.Context) {
 		if open == 0 {
 			if err := n.EndSession(ctx, s.Code, "auto"); err != nil {
 				n.opt.Log.Error("end session", "session", s.Code, "err", err)
+			} else {
+				n.syncState()
 			}
 		}
 	}

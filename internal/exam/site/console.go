@@ -189,7 +189,7 @@ var consoleStrings = []string{"exam.site.st_waiting", "exam.site.st_signed_in", 
 	"exam.site.seat_prompt", "exam.site.key_loaded", "exam.site.key_missing", "exam.site.enter_key", "exam.site.end_session",
 	"exam.site.check", "exam.site.upload_sending", "exam.site.upload_complete", "exam.site.silent", "exam.site.gaps",
 	"exam.site.duration", "exam.site.no_recording", "exam.site.confirm_end", "exam.site.device_ok", "exam.site.spare",
-	"exam.site.alarm_disk", "exam.site.alarm_disk_low", "exam.site.alarm_write", "exam.site.alarm_upload", "exam.site.done"}
+	"exam.site.alarm_disk", "exam.site.alarm_disk_low", "exam.site.alarm_write", "exam.site.alarm_db", "exam.site.alarm_upload", "exam.site.done"}
 
 func (n *Node) consolePage(w http.ResponseWriter, r *http.Request) error {
 	lang := web.Lang(r.Context())

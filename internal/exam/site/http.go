@@ -72,8 +72,8 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 // /client/api/, the proctor console under /console.
 func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
-	api := func(pattern string, h handlerFunc) { mux.Handle(pattern, n.wrap(h, true)) }
-	page := func(pattern string, h handlerFunc) { mux.Handle(pattern, n.wrap(h, false)) }
+	api := func(pattern string, h handlerFunc) { mux.Handle(pattern, n.wrap(pattern, h, true)) }
+	page := func(pattern string, h handlerFunc) { mux.Handle(pattern, n.wrap(pattern, h, false)) }
 	n.clientRoutes(api, page)
 	n.consoleRoutes(api, page)
 	st := http.StripPrefix("/static/site/", http.FileServerFS(StaticFS()))
@@ -110,8 +110,14 @@ func (n *Node) outer(next http.Handler) http.Handler {
 	})
 }
 
-func (n *Node) wrap(h handlerFunc, isAPI bool) http.Handler {
+// wrap turns a handler into an http.Handler: errors become answers, and a
+// request that changes state is durable before its answer (durable.go).
+func (n *Node) wrap(pattern string, h handlerFunc, isAPI bool) http.Handler {
+	durable := changesState(pattern)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if durable {
+			w = &durableWriter{ResponseWriter: w, n: n, r: r, isAPI: isAPI}
+		}
 		start := time.Now()
 		err := h(w, r)
 		if err == nil {

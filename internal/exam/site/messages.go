@@ -65,6 +65,7 @@ func Messages() web.Catalog {
 		"exam.site.alarm_disk":             {"磁盘已满：录音暂停写入！请立即联系技术人员清理空间", "Disk full: audio is not being stored! Call the technician now"},
 		"exam.site.alarm_disk_low":         {"磁盘空间即将不足，请尽快清理", "Disk space is running low"},
 		"exam.site.alarm_write":            {"录音写入失败！请立即联系技术人员", "Audio cannot be written! Call the technician now"},
+		"exam.site.alarm_db":               {"考试状态无法可靠写入磁盘！请立即联系技术人员", "The exam state cannot be written safely to disk! Call the technician now"},
 		"exam.site.alarm_upload":           {"答题数据包多次上传失败，请检查网络或导出到移动存储", "The answer package keeps failing to upload: check the network or export it to a disk"},
 		"exam.site.st_waiting":             {"等待", "waiting"},
 		"exam.site.st_not_signed_in":       {"未登录", "not signed in"},

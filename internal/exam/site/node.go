@@ -90,6 +90,8 @@ type Node struct {
 	items   map[itemKey]itemRow
 	fails   map[string]failures // console sign-in failures by user name
 
+	wal *walLog // site.db's write-ahead log, synced after state changes (durable.go)
+
 	// Refused sign-ins per client address (guard.go).
 	candidateGuard, staffGuard *guard
 }
@@ -166,6 +168,7 @@ func Open(ctx context.Context, opt Options) (*Node, error) {
 	n := &Node{opt: opt, fs: opt.FS, papers: map[string]map[string]*openPaper{}, seen: map[string]time.Time{},
 		alarms: map[string]Alarm{}, holders: map[string]holder{}, items: map[itemKey]itemRow{},
 		fails: map[string]failures{}}
+	n.wal = &walLog{path: filepath.Join(opt.DataDir, "site.db") + "-wal"}
 	n.candidateGuard = newGuard(candidateFailBurst, candidateFailEvery, opt.Now)
 	n.staffGuard = newGuard(staffFailBurst, staffFailEvery, opt.Now)
 	tr, err := web.NewTranslator(web.Messages(), Messages())
@@ -216,7 +219,8 @@ func Open(ctx context.Context, opt Options) (*Node, error) {
 
 // repair assembles recordings of closed spoken items that have none: the
 // database runs with synchronous=NORMAL, so after a power cut (not a
-// crash) its last commits may be gone while the chunks, fsynced, are not.
+// crash) commits not yet synced may be gone (state changes are synced
+// before they are answered, durable.go) while the chunks, fsynced, are not.
 func (n *Node) repair(ctx context.Context) error {
 	rows, err := n.db.Query(ctx, `SELECT i.attempt, i.item, i.chunks FROM examsite_items i
 		LEFT JOIN examsite_recordings r ON r.attempt = i.attempt AND r.item = i.item
@@ -260,6 +264,7 @@ func (n *Node) Close() error {
 	if n.chunk != nil {
 		n.chunk.Close()
 	}
+	n.wal.close()
 	return n.db.Close()
 }
 

@@ -60,6 +60,11 @@ type Options struct {
 	MaxReadConns int
 	// BusyTimeout is how long SQLite waits on a locked file.
 	BusyTimeout time.Duration
+	// SyncFull makes every SQLite commit durable before it returns
+	// (synchronous=FULL: the WAL is synced at each commit). The default,
+	// NORMAL, syncs at checkpoints only: a power cut may lose the last
+	// commits, never the database's consistency.
+	SyncFull bool
 }
 
 // Open connects to url. An empty url means a SQLite file "jnedu.db" in
@@ -99,11 +104,15 @@ func ParseURL(url, dataDir string) (Dialect, string) {
 	return SQLite, path
 }
 
-func sqliteDSN(path string, busy time.Duration, readOnly bool) string {
+func sqliteDSN(path string, busy time.Duration, readOnly, syncFull bool) string {
+	sync := "NORMAL"
+	if syncFull {
+		sync = "FULL"
+	}
 	q := []string{
 		fmt.Sprintf("_pragma=busy_timeout(%d)", busy.Milliseconds()),
 		"_pragma=foreign_keys(1)",
-		"_pragma=synchronous(NORMAL)",
+		"_pragma=synchronous(" + sync + ")",
 		"_time_format=sqlite",
 	}
 	if readOnly {
@@ -118,7 +127,7 @@ func openSQLite(ctx context.Context, path string, opt Options) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("create database folder: %w", err)
 	}
-	w, err := sql.Open("sqlite", sqliteDSN(path, opt.BusyTimeout, false))
+	w, err := sql.Open("sqlite", sqliteDSN(path, opt.BusyTimeout, false, opt.SyncFull))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite writer: %w", err)
 	}
@@ -139,7 +148,7 @@ func openSQLite(ctx context.Context, path string, opt Options) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite %s: journal mode is %q, want wal", path, mode)
 	}
-	r, err := sql.Open("sqlite", sqliteDSN(path, opt.BusyTimeout, true))
+	r, err := sql.Open("sqlite", sqliteDSN(path, opt.BusyTimeout, true, opt.SyncFull))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite readers: %w", err)
