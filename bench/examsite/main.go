@@ -4,7 +4,11 @@
 // `jnedu site` process for -d, and the tool reports the
 // acknowledgement latency (request sent → 200 read) percentiles. Baseline,
 // in the same run and the same filesystem as the node's data folder: the
-// latency of one 32 KiB write + fdatasync.
+// latency of one 32 KiB write + fdatasync. Also reported: the node's CPU
+// time over the window (user+system from /proc/PID/stat: cores used on
+// average), its peak resident memory (VmHWM), the load generator's own
+// CPU, the heartbeat latency, and an idle window before the load (-idle:
+// every candidate signed in, heartbeats only).
 //
 // It builds the server (go build ./cmd/jnedu) into a temporary folder,
 // writes a site package with sitefixture, loads it and the key with the
@@ -34,6 +38,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -45,7 +51,9 @@ import (
 func main() {
 	c := flag.Int("c", 600, "candidates")
 	d := flag.Duration("d", 20*time.Second, "measured duration")
+	idleDur := flag.Duration("idle", 5*time.Second, "idle window before the load (signed in, heartbeats only; 0: none)")
 	keep := flag.Bool("keep", false, "keep the temporary folder")
+	prebuilt := flag.String("bin", "", "use this jnedu binary instead of building ./cmd/jnedu")
 	flag.Parse()
 	if *d > 10*time.Minute {
 		fail(fmt.Errorf("-d is at most 10m"))
@@ -60,8 +68,11 @@ func main() {
 		}
 	}
 	defer func() { cleanup() }()
-	bin := filepath.Join(tmp, "jnedu")
-	run("go", "build", "-o", bin, "./cmd/jnedu")
+	bin := *prebuilt
+	if bin == "" {
+		bin = filepath.Join(tmp, "jnedu")
+		run("go", "build", "-o", bin, "./cmd/jnedu")
+	}
 	fx, err := sitefixture.Build(sitefixture.Options{Candidates: *c, Seats: *c, AnswerSec: 600})
 	if err != nil {
 		fail(err)
@@ -107,79 +118,193 @@ func main() {
 	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	startRoom(hc, url)
 
-	type cand struct{ attempt, token string }
+	// The room starts: every candidate signs in and opens the spoken item
+	// at once (state changes, each synced to disk before its answer).
 	cands := make([]cand, *c)
+	var stateLat durations
+	var smu sync.Mutex
+	var swg sync.WaitGroup
 	for i, num := range fx.Numbers {
-		var r struct{ Attempt, Token string }
-		call(hc, "POST", url+"/client/api/signin", "", map[string]string{"number": num, "device": fmt.Sprintf("bench%d", i)}, &r)
-		cands[i] = cand{r.Attempt, r.Token}
-		call(hc, "POST", url+"/client/api/attempts/"+r.Attempt+"/items/s2i1/open", r.Token, map[string]any{}, nil)
+		swg.Go(func() {
+			var r struct{ Attempt, Token string }
+			t0 := time.Now()
+			call(hc, "POST", url+"/client/api/signin", "", map[string]string{"number": num, "device": fmt.Sprintf("bench%d", i)}, &r)
+			t1 := time.Now()
+			cands[i] = cand{r.Attempt, r.Token}
+			call(hc, "POST", url+"/client/api/attempts/"+r.Attempt+"/items/s2i1/open", r.Token, map[string]any{}, nil)
+			smu.Lock()
+			stateLat = append(stateLat, t1.Sub(t0), time.Since(t1))
+			smu.Unlock()
+		})
 	}
+	swg.Wait()
+	slices.Sort(stateLat)
 	pcm := make([]byte, 32000)
 	for i := range pcm {
 		pcm[i] = byte(i * 7)
 	}
 	sum := sha256.Sum256(pcm)
 	hash := hex.EncodeToString(sum[:])
+	pid := cmd.Process.Pid
+
+	// Idle: every candidate signed in with an item open, only heartbeats.
+	var idle, load result
+	if *idleDur > 0 {
+		idle = measure(hc, url, pid, *idleDur, false, pcm, hash, cands)
+	}
+	load = measure(hc, url, pid, *d, true, pcm, hash, cands)
+	hwm, rss := procMem(pid)
+	la, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("state changes (%d sign-ins and item opens, all at once): p50 %v  p90 %v  p99 %v  max %v\n", len(stateLat),
+		stateLat.pct(0.5), stateLat.pct(0.9), stateLat.pct(0.99), stateLat.pct(1))
+	if *idleDur > 0 {
+		fmt.Printf("idle %s (%d candidates signed in, heartbeats only): node %.3f cores (%.2f s CPU), heartbeat p50 %v p99 %v, %d heartbeat errors\n",
+			*idleDur, *c, idle.nodeCPU/idle.wall.Seconds(), idle.nodeCPU, idle.hb.pct(0.5), idle.hb.pct(0.99), idle.hbErrs)
+	}
+	fmt.Printf("candidates %d, %s: %d chunks acknowledged (%.0f/s), %d errors\n", *c, *d, len(load.ack), float64(len(load.ack))/d.Seconds(), load.errs)
+	fmt.Printf("ack latency p50 %v  p90 %v  p99 %v  max %v\n", load.ack.pct(0.5), load.ack.pct(0.9), load.ack.pct(0.99), load.ack.pct(1))
+	fmt.Printf("heartbeat latency p50 %v  p90 %v  p99 %v  max %v  (%d errors)\n", load.hb.pct(0.5), load.hb.pct(0.9), load.hb.pct(0.99), load.hb.pct(1), load.hbErrs)
+	fmt.Printf("node CPU %.2f s over %s = %.2f cores; load generator CPU %.2f s = %.2f cores\n",
+		load.nodeCPU, load.wall.Round(time.Millisecond), load.nodeCPU/load.wall.Seconds(), load.selfCPU, load.selfCPU/load.wall.Seconds())
+	fmt.Printf("node memory: peak RSS (VmHWM) %.1f MiB, RSS at the end %.1f MiB\n", float64(hwm)/(1<<20), float64(rss)/(1<<20))
+	fmt.Printf("baseline 32 KiB write+fdatasync on the data folder's filesystem: p50 %v  p99 %v\n", base[0], base[1])
+	fmt.Printf("load average (1/5/15 min) at the end: %s", la)
+}
+
+type durations []time.Duration
+
+func (ds durations) pct(p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	return ds[min(len(ds)-1, int(float64(len(ds))*p))].Round(time.Microsecond)
+}
+
+type cand struct{ attempt, token string }
+
+type result struct {
+	ack, hb      durations
+	errs, hbErrs int
+	wall         time.Duration
+	nodeCPU      float64 // seconds, user+system
+	selfCPU      float64 // the load generator's, seconds
+}
+
+// measure runs one window (at most one with chunks: sequence numbers
+// start at 0): every candidate sends a heartbeat every 2 s
+// and, with chunks, one chunk a second; the node's CPU time is read from
+// /proc before and after.
+func measure(hc *http.Client, url string, pid int, d time.Duration, chunks bool, pcm []byte, hash string, cands []cand) result {
 	var mu sync.Mutex
-	var lat []time.Duration
-	errs := 0
+	var res result
 	var wg sync.WaitGroup
-	deadline := time.Now().Add(*d)
+	cpu0, self0 := procCPU(pid), selfCPU()
+	t00 := time.Now()
+	deadline := t00.Add(d)
 	for i, cd := range cands {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			time.Sleep(time.Duration(i) * time.Second / time.Duration(len(cands)))
-			for seq := 0; time.Now().Before(deadline); seq++ {
+			for k := 0; time.Now().Before(deadline); k++ {
 				t0 := time.Now()
-				req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/client/api/attempts/%s/items/s2i1/chunks/%d", url, cd.attempt, seq), bytes.NewReader(pcm))
-				req.Header.Set("Authorization", "Bearer "+cd.token)
-				req.Header.Set("X-Chunk-SHA256", hash)
-				res, err := hc.Do(req)
-				ok := err == nil && res.StatusCode == 200
-				if err == nil {
-					io.Copy(io.Discard, res.Body)
-					res.Body.Close()
+				if chunks {
+					seq := k
+					req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/client/api/attempts/%s/items/s2i1/chunks/%d", url, cd.attempt, seq), bytes.NewReader(pcm))
+					req.Header.Set("Authorization", "Bearer "+cd.token)
+					req.Header.Set("X-Chunk-SHA256", hash)
+					res2, err := hc.Do(req)
+					ok := err == nil && res2.StatusCode == 200
+					if err == nil {
+						io.Copy(io.Discard, res2.Body)
+						res2.Body.Close()
+					}
+					el := time.Since(t0)
+					mu.Lock()
+					if ok {
+						res.ack = append(res.ack, el)
+					} else {
+						res.errs++
+					}
+					mu.Unlock()
 				}
-				el := time.Since(t0)
-				mu.Lock()
-				if ok {
-					lat = append(lat, el)
-				} else {
-					errs++
-				}
-				mu.Unlock()
-				if seq%2 == 1 {
+				if k%2 == 1 {
 					// The client's heartbeat, every 2 s (a database write).
-					hb := map[string]any{"item": "s2i1", "phase": "answer", "remaining_ms": 600000 - seq*1000}
+					t1 := time.Now()
+					hb := map[string]any{"item": "s2i1", "phase": "answer", "remaining_ms": 600000 - k*1000}
 					b, _ := json.Marshal(hb)
 					req, _ := http.NewRequest("POST", url+"/client/api/attempts/"+cd.attempt+"/heartbeat", bytes.NewReader(b))
 					req.Header.Set("Authorization", "Bearer "+cd.token)
 					req.Header.Set("Content-Type", "application/json")
-					if res, err := hc.Do(req); err == nil {
-						io.Copy(io.Discard, res.Body)
-						res.Body.Close()
+					res2, err := hc.Do(req)
+					ok := err == nil && res2.StatusCode == 200
+					if err == nil {
+						io.Copy(io.Discard, res2.Body)
+						res2.Body.Close()
 					}
+					el := time.Since(t1)
+					mu.Lock()
+					if ok {
+						res.hb = append(res.hb, el)
+					} else {
+						res.hbErrs++
+					}
+					mu.Unlock()
 				}
 				time.Sleep(time.Second - time.Since(t0))
 			}
 		}()
 	}
 	wg.Wait()
-	slices.Sort(lat)
-	pct := func(p float64) time.Duration {
-		if len(lat) == 0 {
-			return 0
-		}
-		return lat[min(len(lat)-1, int(float64(len(lat))*p))]
+	res.wall = time.Since(t00)
+	res.nodeCPU = procCPU(pid) - cpu0
+	res.selfCPU = selfCPU() - self0
+	slices.Sort(res.ack)
+	slices.Sort(res.hb)
+	return res
+}
+
+// procCPU is a process's user+system CPU time in seconds (/proc/PID/stat).
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		fail(err)
 	}
-	la, _ := os.ReadFile("/proc/loadavg")
-	fmt.Printf("candidates %d, %s: %d chunks acknowledged (%.0f/s), %d errors\n", *c, *d, len(lat), float64(len(lat))/d.Seconds(), errs)
-	fmt.Printf("ack latency p50 %v  p90 %v  p99 %v  max %v\n", pct(0.5).Round(time.Microsecond), pct(0.9).Round(time.Microsecond),
-		pct(0.99).Round(time.Microsecond), pct(1).Round(time.Microsecond))
-	fmt.Printf("baseline 32 KiB write+fdatasync on the data folder's filesystem: p50 %v  p99 %v\n", base[0], base[1])
-	fmt.Printf("load average (1/5/15 min) at the end: %s", la)
+	// Fields after the command name (which may hold spaces) in parentheses.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	ut, _ := strconv.ParseFloat(f[11], 64) // field 14, utime
+	st, _ := strconv.ParseFloat(f[12], 64) // field 15, stime
+	return (ut + st) / clkTck
+}
+
+// clkTck is sysconf(_SC_CLK_TCK), 100 on Linux.
+const clkTck = 100
+
+// procMem is a process's peak and current resident size in bytes.
+func procMem(pid int) (hwm, rss int64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		fail(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		var kb int64
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
+			hwm = kb << 10
+		}
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
+			rss = kb << 10
+		}
+	}
+	return hwm, rss
+}
+
+// selfCPU is this process's user+system CPU time in seconds.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
 // fsyncBaseline times 200 appends of 32 KiB, each followed by fdatasync.

@@ -7,11 +7,16 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"sync"
 
 	"jnedu/internal/exam/bundle"
 	"jnedu/internal/identity"
 	"jnedu/internal/platform/apperr"
 )
+
+// importParallel is how many recordings an import stores at once: each
+// waits for its own disk sync, so a few at a time keep the disk busy.
+const importParallel = 4
 
 // ImportReport says what an answer-package import did.
 type ImportReport struct {
@@ -54,26 +59,73 @@ func (s *Service) ImportPackage(ctx context.Context, p *identity.Principal, fsys
 	if _, err := s.siteOrg(ctx, p, m.Site); err != nil {
 		return rep, err
 	}
-	for _, sha := range m.Files() {
+	files := m.Files()
+	problems := make([]string, len(files))
+	err = each(ctx, len(files), importParallel, func(ctx context.Context, i int) error {
+		sha := files[i]
 		rf, err := fsys.Open("files/" + sha)
 		if errors.Is(err, fs.ErrNotExist) {
 			rf, err = fsys.Open("files/" + sha + ".wav")
 		}
 		if err != nil {
-			rep.Problems = append(rep.Problems, sha+": missing")
-			continue
+			problems[i] = sha + ": missing"
+			return nil
 		}
 		_, err = s.ReceiveFile(ctx, p, m.Site, m.Session, sha, rf)
 		rf.Close()
-		if err != nil {
-			if errors.Is(err, ErrHashMismatch) {
-				rep.Problems = append(rep.Problems, sha+": damaged")
-				continue
-			}
-			return rep, fmt.Errorf("recording %s: %w", sha, err)
+		if errors.Is(err, ErrHashMismatch) {
+			problems[i] = sha + ": damaged"
+			return nil
 		}
-		rep.Files++
+		if err != nil {
+			return fmt.Errorf("recording %s: %w", sha, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return rep, err
+	}
+	for _, pr := range problems {
+		if pr != "" {
+			rep.Problems = append(rep.Problems, pr)
+		} else {
+			rep.Files++
+		}
 	}
 	rep.Receipt, err = s.ReceiveManifest(ctx, p, m.Site, m.Session, signed)
 	return rep, err
+}
+
+// each runs fn(ctx, 0…n-1), par at a time; the first error cancels the
+// rest and is returned.
+func each(ctx context.Context, n, par int, fn func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := make(chan int)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for range min(par, max(n, 1)) {
+		wg.Go(func() {
+			for i := range next {
+				if err := fn(ctx, i); err != nil {
+					once.Do(func() { first = err; cancel() })
+				}
+			}
+		})
+	}
+feed:
+	for i := range n {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
 }

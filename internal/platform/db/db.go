@@ -60,11 +60,6 @@ type Options struct {
 	MaxReadConns int
 	// BusyTimeout is how long SQLite waits on a locked file.
 	BusyTimeout time.Duration
-	// SyncFull makes every SQLite commit durable before it returns
-	// (synchronous=FULL: the WAL is synced at each commit). The default,
-	// NORMAL, syncs at checkpoints only: a power cut may lose the last
-	// commits, never the database's consistency.
-	SyncFull bool
 }
 
 // Open connects to url. An empty url means a SQLite file "jnedu.db" in
@@ -104,15 +99,11 @@ func ParseURL(url, dataDir string) (Dialect, string) {
 	return SQLite, path
 }
 
-func sqliteDSN(path string, busy time.Duration, readOnly, syncFull bool) string {
-	sync := "NORMAL"
-	if syncFull {
-		sync = "FULL"
-	}
+func sqliteDSN(path string, busy time.Duration, readOnly bool) string {
 	q := []string{
 		fmt.Sprintf("_pragma=busy_timeout(%d)", busy.Milliseconds()),
 		"_pragma=foreign_keys(1)",
-		"_pragma=synchronous(" + sync + ")",
+		"_pragma=synchronous(NORMAL)",
 		"_time_format=sqlite",
 	}
 	if readOnly {
@@ -127,7 +118,7 @@ func openSQLite(ctx context.Context, path string, opt Options) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("create database folder: %w", err)
 	}
-	w, err := sql.Open("sqlite", sqliteDSN(path, opt.BusyTimeout, false, opt.SyncFull))
+	w, err := sql.Open("sqlite", sqliteDSN(path, opt.BusyTimeout, false))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite writer: %w", err)
 	}
@@ -148,7 +139,7 @@ func openSQLite(ctx context.Context, path string, opt Options) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite %s: journal mode is %q, want wal", path, mode)
 	}
-	r, err := sql.Open("sqlite", sqliteDSN(path, opt.BusyTimeout, true, opt.SyncFull))
+	r, err := sql.Open("sqlite", sqliteDSN(path, opt.BusyTimeout, true))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite readers: %w", err)

@@ -133,26 +133,3 @@ func TestTx(t *testing.T) {
 		}
 	})
 }
-
-// TestSQLiteSynchronous: NORMAL by default, FULL on request, on the writer
-// connection that commits.
-func TestSQLiteSynchronous(t *testing.T) {
-	ctx := context.Background()
-	for _, tc := range []struct {
-		full bool
-		want int
-	}{{false, 1}, {true, 2}} {
-		d, err := db.Open(ctx, "", t.TempDir(), db.Options{SyncFull: tc.full})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got int
-		if err := d.ExecRow(ctx, "PRAGMA synchronous").Scan(&got); err != nil {
-			t.Fatal(err)
-		}
-		d.Close()
-		if got != tc.want {
-			t.Errorf("SyncFull %v: synchronous = %d, want %d", tc.full, got, tc.want)
-		}
-	}
-}
