@@ -58,7 +58,7 @@ func (n *Node) hSignIn(w http.ResponseWriter, r *http.Request) error {
 	addr := clientAddr(r)
 	if d := n.candidateGuard.wait(addr); d > 0 {
 		retryAfter(w, d)
-		return fail(http.StatusTooManyRequests, "exam.site.too_many_wrong_numbers")
+		return fail(http.StatusTooManyRequests, "exam.site.too_many_numbers")
 	}
 	var in SignIn
 	if err := decode(w, r, &in); err != nil {
@@ -68,7 +68,7 @@ func (n *Node) hSignIn(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		if e := toErr(err); e.Code == "exam.site.no_such_number" && !n.candidateGuard.refused(addr) {
 			retryAfter(w, candidateFailEvery)
-			return fail(http.StatusTooManyRequests, "exam.site.too_many_wrong_numbers")
+			return fail(http.StatusTooManyRequests, "exam.site.too_many_numbers")
 		}
 		return err
 	}

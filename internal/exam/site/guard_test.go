@@ -62,7 +62,7 @@ func TestSignInGuard(t *testing.T) {
 	}
 	w := signIn(room, "2027999999", "pcX")
 	c, msg := code(w)
-	if w.Code != http.StatusTooManyRequests || c != "exam.site.too_many_wrong_numbers" || !strings.Contains(msg, "准考证号") || w.Header().Get("Retry-After") != "2" {
+	if w.Code != http.StatusTooManyRequests || c != "exam.site.too_many_numbers" || !strings.Contains(msg, "准考证号") || w.Header().Get("Retry-After") != "2" {
 		t.Fatalf("wrong number past the burst: %d %q %q Retry-After %q", w.Code, c, msg, w.Header().Get("Retry-After"))
 	}
 	// While the address waits, a right number waits too (a hit must not
