@@ -29,10 +29,14 @@ func (c centerCatalog) CandidateInfo(ctx context.Context, examCode, number strin
 }
 
 // SessionRoster is asked for once a site's signed manifest has verified:
-// from then on the site's registered key may no longer be replaced.
+// from then on the site's registered key may no longer be replaced, nor
+// the session's key at the site.
 func (c centerCatalog) SessionRoster(ctx context.Context, examCode, site, session string) ([]string, error) {
 	r, err := c.svc.SessionRoster(ctx, examCode, site, session)
 	if err != nil {
+		return nil, err
+	}
+	if err := c.svc.NoteAnswersReceived(ctx, examCode, site, session); err != nil {
 		return nil, err
 	}
 	return r, c.svc.LockSiteKey(ctx, site)

@@ -410,23 +410,47 @@ func (s *Service) ImportPhotos(ctx context.Context, p *identity.Principal, examI
 	return rep, err
 }
 
-// SetPhoto attaches one photo to a candidate.
-func (s *Service) SetPhoto(ctx context.Context, p *identity.Principal, examID int64, number string, r io.Reader) error {
+// SetPhoto attaches one photo to a candidate of the exam, or replaces the
+// one it has (a JPEG or PNG checked as every photo is: see checkPhoto).
+// The site package lists the new photo, so its revision moves on.
+func (s *Service) SetPhoto(ctx context.Context, p *identity.Principal, examID int64, number string, r io.Reader) (Candidate, error) {
 	if _, err := s.MayManage(ctx, p, examID); err != nil {
-		return err
+		return Candidate{}, err
+	}
+	number = strings.ToUpper(strings.TrimSpace(number))
+	c, err := scanCandidate(s.db.QueryRow(ctx, "SELECT "+candCols+" FROM exam_candidates WHERE exam_id = ? AND number = ?", examID, number))
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return c, apperr.New(apperr.NotFound, "exam.err_no_candidate", truncName(number))
+	} else if err != nil {
+		return c, err
 	}
 	sha, err := s.putImage(ctx, r, "photo")
 	if err != nil {
-		return err
+		return c, err
 	}
-	res, err := s.db.Exec(ctx, "UPDATE exam_candidates SET photo = ? WHERE exam_id = ? AND number = ?", sha, examID, number)
+	if _, err := s.db.Exec(ctx, "UPDATE exam_candidates SET photo = ? WHERE id = ?", sha, c.ID); err != nil {
+		return c, err
+	}
+	c.Photo = sha
+	return c, nil
+}
+
+// Candidate returns one candidate of an exam as p may see it: a manager of
+// the exam, or staff of the site the candidate is seated at.
+func (s *Service) Candidate(ctx context.Context, p *identity.Principal, examID int64, number string) (ExamView, Candidate, error) {
+	v, err := s.ExamFor(ctx, p, examID)
 	if err != nil {
-		return err
+		return v, Candidate{}, err
 	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return notFound()
+	number = strings.ToUpper(strings.TrimSpace(number))
+	c, err := scanCandidate(s.db.QueryRow(ctx, "SELECT "+candCols+" FROM exam_candidates WHERE exam_id = ? AND number = ?", examID, number))
+	if err != nil {
+		return v, c, err
 	}
-	return nil
+	if !v.Manage && (c.Site == "" || !v.SeesSite(c.Site)) {
+		return v, Candidate{}, notFound()
+	}
+	return v, c, nil
 }
 
 func truncName(s string) string {

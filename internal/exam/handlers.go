@@ -69,6 +69,12 @@ func (h *Handlers) Routes() []web.Route {
 		{Method: "GET", Path: "/exam/exams/{id}/keys", Perm: PermAdmin, Handler: h.keysPage},
 		{Method: "POST", Path: "/exam/exams/{id}/keys/release", Perm: PermAdmin, Handler: h.releaseSubmit},
 		{Method: "GET", Path: "/exam/exams/{id}/keys/codes", Perm: PermAdmin, Handler: h.codesPage},
+		{Method: "POST", Path: "/exam/exams/{id}/sessions/{session}/delete", Perm: PermAdmin, Handler: h.sessionDeleteSubmit},
+		{Method: "POST", Path: "/exam/exams/{id}/sites/{site}/rooms/{room}/delete", Perm: PermAdmin, Handler: h.roomDeleteSubmit},
+		{Method: "POST", Path: "/exam/exams/{id}/seats/clear", Perm: PermAdmin, Handler: h.seatsClearSubmit},
+		{Method: "GET", Path: "/exam/exams/{id}/candidates/{number}", Perm: PermAdmin, Handler: h.candidatePage},
+		{Method: "POST", Path: "/exam/exams/{id}/candidates/{number}/photo", Perm: PermAdmin, Handler: h.candidatePhotoSubmit},
+		{Method: "POST", Path: "/exam/exams/{id}/keys/rekey", Perm: PermAdmin, Handler: h.rekeySubmit},
 		{Method: "GET", Path: "/exam/exams/{id}/sites/{site}/staff", Perm: PermAdmin, Handler: h.staffPage},
 		{Method: "POST", Path: "/exam/exams/{id}/sites/{site}/staff", Perm: PermAdmin, Handler: h.staffSubmit},
 		{Method: "GET", Path: "/api/v1/exam/exams", Perm: PermAdmin, Tag: tag, Summary: "Exams I may see", Response: []ExamView{}, Handler: h.apiExams},
@@ -82,10 +88,14 @@ func (h *Handlers) Routes() []web.Route {
 		{Method: "POST", Path: "/api/v1/exam/exams/{id}/seats", Perm: PermAdmin, Tag: tag, Summary: "Seat every candidate (session → site → room → seat)", Response: SeatReport{}, Handler: h.apiSeats},
 		{Method: "GET", Path: "/api/v1/exam/exams/{id}/keys", Perm: PermAdmin, Tag: tag, Summary: "Session × site keys (made and papers sealed on first call) and their release state", Response: []KeyRow{}, Handler: h.apiKeys},
 		{Method: "POST", Path: "/api/v1/exam/exams/{id}/keys/release", Perm: PermAdmin, Tag: tag, Summary: "Release a session's key to all sites or one", Request: releaseRequest{}, Handler: h.apiRelease},
+		{Method: "POST", Path: "/api/v1/exam/exams/{id}/keys/rekey", Perm: PermAdmin, Tag: tag, Summary: "Replace a session's key at one site before release (new key, papers sealed again, new sealed code; refused once released or answers arrived)", Request: RekeyRequest{}, Response: KeyRow{}, Handler: h.apiRekey},
+		{Method: "DELETE", Path: "/api/v1/exam/exams/{id}/sessions/{session}", Perm: PermAdmin, Tag: tag, Summary: "Delete a session (refused once its key was released, a site downloaded it or sent answers, or candidates are seated in it)", Handler: h.apiSessionDelete},
+		{Method: "DELETE", Path: "/api/v1/exam/exams/{id}/sites/{site}/rooms/{room}", Perm: PermAdmin, Tag: tag, Summary: "Delete a room (refused while candidates are seated in it or once the site's key was released)", Handler: h.apiRoomDelete},
+		{Method: "DELETE", Path: "/api/v1/exam/exams/{id}/seats", Perm: PermAdmin, Tag: tag, Summary: "Take every candidate out of their seat (refused once a key was released or answers arrived)", Response: clearResponse{}, Handler: h.apiSeatsClear},
 
 		// the site node
 		{Method: "POST", Path: site + "/register", Perm: PermSite, Tag: tag, Summary: "Register the site node's Ed25519 public key", Request: RegisterInput{}, Handler: h.apiRegister},
-		{Method: "GET", Path: site + "/package", Perm: PermSite, Tag: tag, Summary: "The site package (ETag = revision)", Response: bundle.SitePackage{}, Handler: h.apiPackage},
+		{Method: "GET", Path: site + "/package", Perm: PermSite, Tag: tag, Summary: "The site package (ETag = revision); the center records the download", Response: bundle.SitePackage{}, Handler: h.apiPackage},
 		{Method: "GET", Path: site + "/blobs/{sha256}", Perm: PermSite, Tag: tag, Summary: "A file the site package lists", Handler: h.apiBlob},
 		{Method: "GET", Path: site + "/sessions/{session}/key", Perm: PermSite, Tag: tag, Summary: "The session key once released (409 exam.key_not_released before)", Response: keyResponse{}, Handler: h.apiKey},
 	}
@@ -104,6 +114,10 @@ type releaseRequest struct {
 
 type keyResponse struct {
 	Key string `json:"key"`
+}
+
+type clearResponse struct {
+	Cleared int `json:"cleared"`
 }
 
 func pathID(r *http.Request) (int64, error) {
@@ -523,7 +537,7 @@ func (h *Handlers) apiRegister(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handlers) apiPackage(w http.ResponseWriter, r *http.Request) error {
-	pkg, err := h.svc.Package(r.Context(), principal(r), r.PathValue("site"))
+	pkg, err := h.svc.DownloadPackage(r.Context(), principal(r), r.PathValue("site"))
 	if err != nil {
 		return err
 	}
@@ -569,9 +583,70 @@ func (h *Handlers) apiPhoto(w http.ResponseWriter, r *http.Request) error {
 	number := strings.ToUpper(r.PathValue("number"))
 	r.Body = http.MaxBytesReader(w, r.Body, h.svc.cfg.MaxImageBytes+2) // readImage reports what is over the limit
 	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "photo of "+number)
-	if err := h.svc.SetPhoto(r.Context(), principal(r), id, number, r.Body); err != nil {
+	if _, err := h.svc.SetPhoto(r.Context(), principal(r), id, number, r.Body); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+func (h *Handlers) apiRekey(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var in RekeyRequest
+	if err := web.DecodeJSON(w, r, h.maxBody, &in); err != nil {
+		return err
+	}
+	if in.Session == "" || in.Site == "" {
+		return &apperr.Error{Code: apperr.Invalid, Message: "err.form_has_errors", Fields: map[string]string{"session": "err.required", "site": "err.required"}}
+	}
+	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "key replaced: session "+in.Session+" site "+in.Site)
+	k, err := h.svc.Rekey(r.Context(), principal(r), id, in)
+	if err != nil {
+		return err
+	}
+	return web.JSON(w, http.StatusOK, k)
+}
+
+func (h *Handlers) apiSessionDelete(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	session := r.PathValue("session")
+	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "session deleted: "+session)
+	if err := h.svc.DeleteSession(r.Context(), principal(r), id, session); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handlers) apiRoomDelete(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	site, room := r.PathValue("site"), r.PathValue("room")
+	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "room deleted: "+site+"/"+room)
+	if err := h.svc.DeleteRoom(r.Context(), principal(r), id, site, room); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handlers) apiSeatsClear(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "seats cleared")
+	n, err := h.svc.ClearSeats(r.Context(), principal(r), id)
+	if err != nil {
+		return err
+	}
+	return web.JSON(w, http.StatusOK, clearResponse{Cleared: n})
 }

@@ -665,3 +665,146 @@ func (h *Handlers) staffSubmit(w http.ResponseWriter, r *http.Request) error {
 	}
 	return web.Redirect(w, r, "/exam/exams/"+strconv.FormatInt(sd.D.ID, 10)+"/sites/"+sd.Site.Code+"/staff?flash=exam.flash_staff")
 }
+
+// ---- deleting, clearing seats, re-keying ----
+
+func (h *Handlers) sessionDeleteSubmit(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	session := r.PathValue("session")
+	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "session deleted: "+session)
+	if err := h.svc.DeleteSession(r.Context(), principal(r), id, session); err != nil {
+		return h.examFormError(w, r, err, nil)
+	}
+	return h.back(w, r, id, "exam.flash_session_deleted")
+}
+
+func (h *Handlers) roomDeleteSubmit(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	site, room := r.PathValue("site"), r.PathValue("room")
+	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "room deleted: "+site+"/"+room)
+	if err := h.svc.DeleteRoom(r.Context(), principal(r), id, site, room); err != nil {
+		return h.examFormError(w, r, err, nil)
+	}
+	return h.back(w, r, id, "exam.flash_room_deleted")
+}
+
+func (h *Handlers) seatsClearSubmit(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "seats cleared")
+	n, err := h.svc.ClearSeats(r.Context(), principal(r), id)
+	if err != nil {
+		return h.examFormError(w, r, err, nil)
+	}
+	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "seats cleared: "+strconv.Itoa(n)+" candidates")
+	return h.back(w, r, id, "exam.flash_seats_cleared")
+}
+
+func (h *Handlers) rekeySubmit(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	in := RekeyRequest{Session: r.PostFormValue("session"), Site: r.PostFormValue("site")}
+	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "key replaced: session "+in.Session+" site "+in.Site)
+	k, err := h.svc.Rekey(r.Context(), principal(r), id, in)
+	if err != nil {
+		kd, kerr := h.keysData(r, false)
+		if kerr != nil {
+			return kerr
+		}
+		return h.rd.FormError(w, r, "exam/keys", web.Page{Title: "exam.keys", Data: kd}, err)
+	}
+	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "key replaced: session "+k.Session+" site "+k.Site+", new key check "+k.KeyCheck)
+	return web.Redirect(w, r, "/exam/exams/"+strconv.FormatInt(id, 10)+"/keys?flash=exam.flash_rekeyed")
+}
+
+// ---- one candidate ----
+
+type candidateData struct {
+	D        ExamView
+	C        Candidate
+	Session  Session
+	Room     Room
+	SiteName string
+	MaxKB    int64
+	MaxSide  int
+}
+
+func (h *Handlers) candidateData(r *http.Request) (candidateData, error) {
+	id, err := pathID(r)
+	if err != nil {
+		return candidateData{}, err
+	}
+	v, c, err := h.svc.Candidate(r.Context(), principal(r), id, r.PathValue("number"))
+	if err != nil {
+		return candidateData{}, err
+	}
+	cd := candidateData{D: v, C: c, MaxKB: h.svc.cfg.MaxImageBytes >> 10, MaxSide: MaxPhotoSide}
+	if c.Session != "" {
+		if x, err := h.svc.session(r.Context(), id, c.Session); err == nil {
+			cd.Session = x
+		}
+	}
+	if c.Site != "" {
+		if o, err := h.svc.siteOrg(r.Context(), c.Site); err == nil {
+			cd.SiteName = o.Name
+		}
+		rs, err := h.svc.Rooms(r.Context(), id, c.Site)
+		if err != nil {
+			return cd, err
+		}
+		for _, rm := range rs {
+			if rm.Code == c.Room {
+				cd.Room = rm
+			}
+		}
+	}
+	return cd, nil
+}
+
+func (h *Handlers) candidatePage(w http.ResponseWriter, r *http.Request) error {
+	cd, err := h.candidateData(r)
+	if err != nil {
+		return err
+	}
+	return h.rd.Render(w, r, http.StatusOK, "exam/candidate", web.Page{Title: "exam.candidate", Data: cd, Flash: flashOf(r)})
+}
+
+func (h *Handlers) candidatePhotoSubmit(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	number := strings.ToUpper(strings.TrimSpace(r.PathValue("number")))
+	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "photo of "+number)
+	fail := func(err error) error {
+		cd, derr := h.candidateData(r)
+		if derr != nil {
+			if apperr.CodeOf(derr) == apperr.NotFound {
+				return err // the candidate is not in this exam: say so
+			}
+			return derr
+		}
+		return h.rd.FormError(w, r, "exam/candidate", web.Page{Title: "exam.candidate", Data: cd}, err)
+	}
+	f, _, err := r.FormFile("photo")
+	if err != nil {
+		return fail(apperr.Field("photo", "import.err_no_file"))
+	}
+	defer f.Close()
+	c, err := h.svc.SetPhoto(r.Context(), principal(r), id, number, f)
+	if err != nil {
+		return fail(err)
+	}
+	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "photo of "+c.Number+": "+c.Photo)
+	return web.Redirect(w, r, "/exam/exams/"+strconv.FormatInt(id, 10)+"/candidates/"+c.Number+"?flash=exam.flash_photo")
+}

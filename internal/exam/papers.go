@@ -309,6 +309,11 @@ func (s *Service) putImage(ctx context.Context, r io.Reader, kind string) (strin
 	if err != nil {
 		return "", err
 	}
+	if kind == "photo" {
+		if err := checkPhoto(b); err != nil {
+			return "", err
+		}
+	}
 	info, err := s.blobs.Put(ctx, bytes.NewReader(b))
 	if err != nil {
 		return "", err

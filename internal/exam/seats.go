@@ -99,18 +99,14 @@ type SeatReport struct {
 }
 
 // AssignExamSeats runs AssignSeats over an exam and stores the result in
-// one transaction. It is refused once a session key was released.
+// one transaction. It is refused once a session key was released or a
+// site sent answers.
 func (s *Service) AssignExamSeats(ctx context.Context, p *identity.Principal, examID int64) (SeatReport, error) {
 	if _, err := s.MayManage(ctx, p, examID); err != nil {
 		return SeatReport{}, err
 	}
-	var released int
-	if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM exam_keys k JOIN exam_sessions x ON x.id = k.session_id
-		WHERE x.exam_id = ? AND k.released_at > 0`, examID).Scan(&released); err != nil {
+	if err := seatsFrozen(ctx, s.db, examID); err != nil {
 		return SeatReport{}, err
-	}
-	if released > 0 {
-		return SeatReport{}, apperr.New(apperr.Conflict, "exam.err_seats_released")
 	}
 	cands, err := s.Candidates(ctx, examID, CandidateFilter{})
 	if err != nil {
@@ -133,6 +129,9 @@ func (s *Service) AssignExamSeats(ctx context.Context, p *identity.Principal, ex
 	}
 	used := map[string]bool{}
 	err = s.db.InTx(ctx, func(tx *db.Tx) error {
+		if err := seatsFrozen(ctx, tx, examID); err != nil {
+			return err
+		}
 		for i, st := range seats {
 			used[st.Session+"|"+st.Site+"|"+st.Room] = true
 			if _, err := tx.Exec(ctx, "UPDATE exam_candidates SET site_code = ?, session_code = ?, room_code = ?, seat = ?, variant = ? WHERE id = ?",

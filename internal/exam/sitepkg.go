@@ -61,20 +61,20 @@ func (s *Service) sessionKey(ctx context.Context, sessionID int64, site string) 
 	return k, released, nil
 }
 
-// sealed returns the sealed paper of a variant for a session at a site,
-// sealing it the first time (and again when the session's paper changed).
-func (s *Service) sealed(ctx context.Context, e Exam, x Session, site, variant string) (bundle.SealedPaper, error) {
+// sealed returns the sealed paper of a variant for a session at a site
+// under the key k (the session × site key the caller read once, so that a
+// package's key check and its papers always go together). It seals the
+// first time, and again when the session's paper or the key changed.
+func (s *Service) sealed(ctx context.Context, e Exam, x Session, site, variant string, k bundle.Key) (bundle.SealedPaper, error) {
 	pid := x.Papers[variant]
+	check := bundle.KeyCheck(k)
 	out := bundle.SealedPaper{Variant: variant, Code: x.Codes[variant]}
 	var have int64
-	err := s.db.QueryRow(ctx, "SELECT paper_id, blob, size FROM exam_sealed WHERE session_id = ? AND site_code = ? AND variant = ?",
-		x.ID, site, variant).Scan(&have, &out.Blob, &out.Size)
-	if err == nil && have == pid {
+	var haveCheck string
+	err := s.db.QueryRow(ctx, "SELECT paper_id, key_check, blob, size FROM exam_sealed WHERE session_id = ? AND site_code = ? AND variant = ?",
+		x.ID, site, variant).Scan(&have, &haveCheck, &out.Blob, &out.Size)
+	if err == nil && have == pid && haveCheck == check {
 		return out, nil
-	}
-	k, _, err := s.sessionKey(ctx, x.ID, site)
-	if err != nil {
-		return out, err
 	}
 	d, err := s.Paper(ctx, pid)
 	if err != nil {
@@ -96,9 +96,13 @@ func (s *Service) sealed(ctx context.Context, e Exam, x Session, site, variant s
 		return out, err
 	}
 	out.Blob, out.Size = info.Key, info.Size
-	_, err = s.db.Exec(ctx, `INSERT INTO exam_sealed (session_id, site_code, variant, paper_id, blob, size) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (session_id, site_code, variant) DO UPDATE SET paper_id = excluded.paper_id, blob = excluded.blob, size = excluded.size`,
-		x.ID, site, variant, pid, out.Blob, out.Size)
+	// Stored only while k is still the session's key: a seal made with a
+	// key replaced meanwhile is not kept (the next call seals again).
+	_, err = s.db.Exec(ctx, `INSERT INTO exam_sealed (session_id, site_code, variant, paper_id, key_check, blob, size)
+		SELECT ?, ?, ?, ?, ?, ?, ? FROM exam_keys WHERE session_id = ? AND site_code = ? AND key_check = ?
+		ON CONFLICT (session_id, site_code, variant) DO UPDATE SET paper_id = excluded.paper_id, key_check = excluded.key_check,
+			blob = excluded.blob, size = excluded.size`,
+		x.ID, site, variant, pid, check, out.Blob, out.Size, x.ID, site, check)
 	return out, err
 }
 
@@ -174,7 +178,7 @@ func (s *Service) Package(ctx context.Context, p *identity.Principal, site strin
 		}
 		bs := bundle.Session{Code: x.Code, Title: x.Title, StartsAt: x.StartsAt, EndsAt: x.EndsAt, KeyCheck: bundle.KeyCheck(k)}
 		for _, v := range x.Variants() {
-			sp, err := s.sealed(ctx, e, x, o.Code, v)
+			sp, err := s.sealed(ctx, e, x, o.Code, v, k)
 			if err != nil {
 				return pkg, err
 			}
@@ -399,8 +403,19 @@ type KeyRow struct {
 	SiteName   string `json:"site_name"`
 	KeyCheck   string `json:"key_check"`
 	ReleasedAt int64  `json:"released_at,omitempty"`
-	SealedCode string `json:"-"`
+	// Rekeys counts the times the key was replaced (RekeyedAt the last);
+	// DownloadedAt and AnswersAt say when the site first downloaded a
+	// package listing the session and first sent answers for it.
+	Rekeys       int    `json:"rekeys"`
+	RekeyedAt    int64  `json:"rekeyed_at,omitempty"`
+	DownloadedAt int64  `json:"downloaded_at,omitempty"`
+	AnswersAt    int64  `json:"answers_at,omitempty"`
+	SealedCode   string `json:"-"`
 }
+
+// CanRekey reports whether the key may still be replaced: not released,
+// no answers received.
+func (k KeyRow) CanRekey() bool { return k.ReleasedAt == 0 && k.AnswersAt == 0 }
 
 // Keys prepares (makes keys, seals papers) and lists every session × site
 // of an exam; withCodes adds the sealed codes for printing.
@@ -417,6 +432,10 @@ func (s *Service) Keys(ctx context.Context, p *identity.Principal, examID int64,
 	if err != nil {
 		return nil, err
 	}
+	states, err := s.keyStates(ctx, examID)
+	if err != nil {
+		return nil, err
+	}
 	var out []KeyRow
 	for _, x := range sessions {
 		for _, site := range sites {
@@ -429,11 +448,13 @@ func (s *Service) Keys(ctx context.Context, p *identity.Principal, examID int64,
 				return nil, err
 			}
 			for _, v := range x.Variants() {
-				if _, err := s.sealed(ctx, e, x, site, v); err != nil {
+				if _, err := s.sealed(ctx, e, x, site, v, k); err != nil {
 					return nil, err
 				}
 			}
-			row := KeyRow{Session: x.Code, Site: site, SiteName: o.Name, KeyCheck: bundle.KeyCheck(k), ReleasedAt: rel}
+			st := states[sessionSite{x.ID, site}]
+			row := KeyRow{Session: x.Code, Site: site, SiteName: o.Name, KeyCheck: bundle.KeyCheck(k), ReleasedAt: rel,
+				Rekeys: st.rekeys, RekeyedAt: st.rekeyedAt, DownloadedAt: st.downloadedAt, AnswersAt: st.answersAt}
 			if withCodes {
 				row.SealedCode = bundle.SealedCode(k)
 			}

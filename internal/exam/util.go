@@ -41,6 +41,26 @@ func readImage(r io.Reader, max int64) ([]byte, string, error) {
 	return b, mime, nil
 }
 
+// MaxPhotoSide bounds the width and the height of a candidate photo, in
+// pixels.
+const MaxPhotoSide = 4096
+
+// checkPhoto checks a candidate photo beyond readImage: neither side over
+// MaxPhotoSide, and the whole image decodes (a cut-off file does not).
+func checkPhoto(b []byte) error {
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
+	if err != nil {
+		return apperr.New(apperr.Invalid, "exam.err_not_image")
+	}
+	if cfg.Width > MaxPhotoSide || cfg.Height > MaxPhotoSide {
+		return apperr.New(apperr.Invalid, "exam.err_photo_pixels", MaxPhotoSide, cfg.Width, cfg.Height)
+	}
+	if _, _, err := image.Decode(bytes.NewReader(b)); err != nil {
+		return apperr.New(apperr.Invalid, "exam.err_photo_broken")
+	}
+	return nil
+}
+
 func orgByName(name string) identity.OrgFilter {
 	return identity.OrgFilter{Kinds: []identity.OrgKind{identity.KindSchool}, Search: name, Limit: 1}
 }
