@@ -583,9 +583,11 @@ func (h *Handlers) apiPhoto(w http.ResponseWriter, r *http.Request) error {
 	number := strings.ToUpper(r.PathValue("number"))
 	r.Body = http.MaxBytesReader(w, r.Body, h.svc.cfg.MaxImageBytes+2) // readImage reports what is over the limit
 	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "photo of "+number)
-	if _, err := h.svc.SetPhoto(r.Context(), principal(r), id, number, r.Body); err != nil {
+	c, err := h.svc.SetPhoto(r.Context(), principal(r), id, number, r.Body)
+	if err != nil {
 		return err
 	}
+	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "photo of "+c.Number+": "+c.Photo)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -602,11 +604,12 @@ func (h *Handlers) apiRekey(w http.ResponseWriter, r *http.Request) error {
 	if in.Session == "" || in.Site == "" {
 		return &apperr.Error{Code: apperr.Invalid, Message: "err.form_has_errors", Fields: map[string]string{"session": "err.required", "site": "err.required"}}
 	}
-	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "key replaced: session "+in.Session+" site "+in.Site)
+	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "replace key: session "+in.Session+" site "+in.Site)
 	k, err := h.svc.Rekey(r.Context(), principal(r), id, in)
 	if err != nil {
 		return err
 	}
+	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "replace key: session "+k.Session+" site "+k.Site+", new key check "+k.KeyCheck)
 	return web.JSON(w, http.StatusOK, k)
 }
 
@@ -616,7 +619,7 @@ func (h *Handlers) apiSessionDelete(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	session := r.PathValue("session")
-	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "session deleted: "+session)
+	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "delete session "+session)
 	if err := h.svc.DeleteSession(r.Context(), principal(r), id, session); err != nil {
 		return err
 	}
@@ -630,7 +633,7 @@ func (h *Handlers) apiRoomDelete(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	site, room := r.PathValue("site"), r.PathValue("room")
-	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "room deleted: "+site+"/"+room)
+	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "delete room "+site+"/"+room)
 	if err := h.svc.DeleteRoom(r.Context(), principal(r), id, site, room); err != nil {
 		return err
 	}
@@ -643,10 +646,11 @@ func (h *Handlers) apiSeatsClear(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "seats cleared")
+	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "clear seats")
 	n, err := h.svc.ClearSeats(r.Context(), principal(r), id)
 	if err != nil {
 		return err
 	}
+	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "clear seats: "+strconv.Itoa(n)+" candidates")
 	return web.JSON(w, http.StatusOK, clearResponse{Cleared: n})
 }

@@ -674,7 +674,7 @@ func (h *Handlers) sessionDeleteSubmit(w http.ResponseWriter, r *http.Request) e
 		return err
 	}
 	session := r.PathValue("session")
-	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "session deleted: "+session)
+	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "delete session "+session)
 	if err := h.svc.DeleteSession(r.Context(), principal(r), id, session); err != nil {
 		return h.examFormError(w, r, err, nil)
 	}
@@ -687,7 +687,7 @@ func (h *Handlers) roomDeleteSubmit(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	site, room := r.PathValue("site"), r.PathValue("room")
-	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "room deleted: "+site+"/"+room)
+	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "delete room "+site+"/"+room)
 	if err := h.svc.DeleteRoom(r.Context(), principal(r), id, site, room); err != nil {
 		return h.examFormError(w, r, err, nil)
 	}
@@ -699,12 +699,12 @@ func (h *Handlers) seatsClearSubmit(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "seats cleared")
+	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "clear seats")
 	n, err := h.svc.ClearSeats(r.Context(), principal(r), id)
 	if err != nil {
 		return h.examFormError(w, r, err, nil)
 	}
-	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "seats cleared: "+strconv.Itoa(n)+" candidates")
+	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "clear seats: "+strconv.Itoa(n)+" candidates")
 	return h.back(w, r, id, "exam.flash_seats_cleared")
 }
 
@@ -714,7 +714,7 @@ func (h *Handlers) rekeySubmit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	in := RekeyRequest{Session: r.PostFormValue("session"), Site: r.PostFormValue("site")}
-	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "key replaced: session "+in.Session+" site "+in.Site)
+	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "replace key: session "+in.Session+" site "+in.Site)
 	k, err := h.svc.Rekey(r.Context(), principal(r), id, in)
 	if err != nil {
 		kd, kerr := h.keysData(r, false)
@@ -723,7 +723,7 @@ func (h *Handlers) rekeySubmit(w http.ResponseWriter, r *http.Request) error {
 		}
 		return h.rd.FormError(w, r, "exam/keys", web.Page{Title: "exam.keys", Data: kd}, err)
 	}
-	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "key replaced: session "+k.Session+" site "+k.Site+", new key check "+k.KeyCheck)
+	identity.Note(r.Context(), "exam:"+strconv.FormatInt(id, 10), "replace key: session "+k.Session+" site "+k.Site+", new key check "+k.KeyCheck)
 	return web.Redirect(w, r, "/exam/exams/"+strconv.FormatInt(id, 10)+"/keys?flash=exam.flash_rekeyed")
 }
 
