@@ -63,6 +63,10 @@ func (h *Handlers) Routes() []web.Route {
 			Summary: "The leader's score for an answer", Request: decideRequest{}, Handler: h.apiDecide},
 		{Method: "GET", Path: "/api/v1/exam/marking/{exam}/answers/{id}/audio", Perm: PermLead, Tag: tag,
 			Summary: "The recording of an answer, for the exam's leader", Handler: h.answerAudio},
+		{Method: "GET", Path: "/api/v1/exam/marking/{exam}/copies", Perm: PermLead, Tag: tag,
+			Summary: "Possible copies (疑似雷同): pairs of answers with identical or nearly identical recordings, open first", Response: []CopyPair{}, Handler: h.apiCopies},
+		{Method: "POST", Path: "/api/v1/exam/marking/{exam}/copies/{id}", Perm: PermLead, Tag: tag,
+			Summary: "The leader confirms or dismisses a possible copy (decision: confirm | dismiss)", Request: copyRequest{}, Handler: h.apiCopyDecide},
 		{Method: "GET", Path: "/api/v1/exam/marking/{exam}/completeness", Perm: PermIntake, Tag: tag,
 			Summary: "Per site and session: candidates received and expected, missing, empty and silent answers, abnormal candidates", Response: []SiteProgress{}, Handler: h.apiCompleteness},
 		{Method: "GET", Path: "/api/v1/exam/marking/{exam}/qc", Perm: PermIntake, Tag: tag,
@@ -80,6 +84,8 @@ func (h *Handlers) Routes() []web.Route {
 		{Method: "GET", Path: "/exam/marking/{exam}/lead", Perm: PermLead, Handler: h.leadPage},
 		{Method: "POST", Path: "/exam/marking/{exam}/lead/{id}", Perm: PermLead, Handler: h.leadSubmit},
 		{Method: "GET", Path: "/exam/marking/{exam}/reviews", Perm: PermLead, Handler: h.leaderReviewsPage},
+		{Method: "GET", Path: "/exam/marking/{exam}/copies", Perm: PermLead, Handler: h.copiesPage},
+		{Method: "POST", Path: "/exam/marking/{exam}/copies/{id}", Perm: PermLead, Handler: h.copySubmit},
 		{Method: "GET", Path: "/exam/marking/admin", Perm: PermIntake, Handler: h.adminPage},
 		{Method: "POST", Path: "/exam/marking/admin/import", Perm: PermIntake, Handler: h.importSubmit},
 		{Method: "GET", Path: "/exam/marking/{exam}/intake", Perm: PermIntake, Handler: h.intakePage},
@@ -116,6 +122,22 @@ type problemRequest struct {
 type decideRequest struct {
 	Score  float64 `json:"score"`
 	Reason string  `json:"reason"`
+}
+
+type copyRequest struct {
+	Decision string `json:"decision"` // confirm | dismiss
+	Note     string `json:"note"`
+}
+
+// copyDecision reads a decision on a possible copy.
+func copyDecision(d string) (bool, error) {
+	switch strings.TrimSpace(d) {
+	case "confirm":
+		return true, nil
+	case "dismiss":
+		return false, nil
+	}
+	return false, apperr.Field("decision", "marking.err_copy_decision")
 }
 
 type reviewRequest struct {
@@ -256,6 +278,35 @@ func (h *Handlers) apiDecide(w http.ResponseWriter, r *http.Request) error {
 	}
 	identity.Note(r.Context(), "exam-answer:"+strconv.FormatInt(id, 10), "leader score "+strconv.FormatFloat(in.Score, 'f', -1, 64)+": "+in.Reason)
 	if err := h.svc.LeaderDecide(r.Context(), principal(r), r.PathValue("exam"), id, in.Score, in.Reason); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handlers) apiCopies(w http.ResponseWriter, r *http.Request) error {
+	out, err := h.svc.Copies(r.Context(), principal(r), r.PathValue("exam"))
+	if err != nil {
+		return err
+	}
+	return web.JSON(w, http.StatusOK, out)
+}
+
+func (h *Handlers) apiCopyDecide(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var in copyRequest
+	if err := web.DecodeJSON(w, r, h.maxBody, &in); err != nil {
+		return err
+	}
+	confirm, err := copyDecision(in.Decision)
+	if err != nil {
+		return err
+	}
+	identity.Note(r.Context(), "exam-copy:"+strconv.FormatInt(id, 10), in.Decision+": "+in.Note)
+	if err := h.svc.DecideCopy(r.Context(), principal(r), r.PathValue("exam"), id, confirm, in.Note); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -323,17 +323,21 @@ func (s *Service) apply(ctx context.Context, tx *db.Tx, m *bundle.AnswerManifest
 				if _, err := tx.Exec(ctx, "DELETE FROM exam_marking_marks WHERE answer_id = ?", id); err != nil {
 					return err
 				}
+				// Pairs found on the old recording no longer hold.
+				if _, err := tx.Exec(ctx, "DELETE FROM exam_marking_copies WHERE answer_a = ? OR answer_b = ?", id, id); err != nil {
+					return err
+				}
 				_, err = tx.Exec(ctx, `UPDATE exam_marking_answers SET site = ?, session = ?, variant = ?, paper_code = ?, item_type = ?, seq = ?, max_points = ?,
 					tolerance = ?, choice = ?, recording = ?, bytes = ?, duration_ms = ?, speech_ms = ?, silent = ?, stage = ?, marks_needed = 0,
-					machine_score = NULL, machine_flags = '', machine_details = '', machine_at = 0, leader_reason = '' WHERE id = ?`,
+					machine_score = NULL, machine_flags = '', machine_details = '', machine_at = 0, leader_reason = '', copy_group = ?, fingerprint = '' WHERE id = ?`,
 					m.Site, m.Session, c.Variant, pc.pp.Code, string(it.Type), seq, it.Points, tol, choice, a.Recording, a.Bytes, a.DurationMs,
-					a.SpeechMs, a.Silent, StageWaiting, id)
+					a.SpeechMs, a.Silent, StageWaiting, copyGroup(it), id)
 			default:
 				_, err = tx.Exec(ctx, `INSERT INTO exam_marking_answers (exam, number, site, session, variant, paper_code, item, item_type, seq, max_points,
-					tolerance, choice, recording, bytes, duration_ms, speech_ms, silent, stage, created_at)
-					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					tolerance, choice, recording, bytes, duration_ms, speech_ms, silent, stage, created_at, ref, copy_group)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 					m.Exam, c.Number, m.Site, m.Session, c.Variant, pc.pp.Code, it.ID, string(it.Type), seq, it.Points, tol, choice,
-					a.Recording, a.Bytes, a.DurationMs, a.SpeechMs, a.Silent, StageWaiting, now)
+					a.Recording, a.Bytes, a.DurationMs, a.SpeechMs, a.Silent, StageWaiting, now, newRef(), copyGroup(it))
 			}
 			if err != nil {
 				return err
@@ -387,6 +391,11 @@ func (s *Service) startMarking(ctx context.Context, tx *db.Tx, exam, site, sessi
 		item, rec       string
 		choice          sql.NullInt64
 		flagged         bool
+	}
+	// Byte-identical recordings of two candidates are found first, so
+	// that both answers are routed as flagged.
+	if err := s.matchIdentical(ctx, tx, exam, site, session); err != nil {
+		return fmt.Errorf("match identical recordings: %w", err)
 	}
 	rows, err := tx.Query(ctx, `SELECT id, number, variant, item, recording, choice, silent FROM exam_marking_answers
 		WHERE exam = ? AND site = ? AND session = ? AND stage = ? ORDER BY id`, exam, site, session, StageWaiting)
@@ -445,8 +454,12 @@ func (s *Service) startMarking(ctx context.Context, tx *db.Tx, exam, site, sessi
 				return fmt.Errorf("request machine score: %w", err)
 			}
 		default:
+			flagged, err := copied(ctx, tx, r.id)
+			if err != nil {
+				return err
+			}
 			needed := 1
-			if sampled(exam, r.number, r.item, set.DoubleShare) {
+			if flagged || sampled(exam, r.number, r.item, set.DoubleShare) {
 				needed = 2
 			}
 			if _, err := tx.Exec(ctx, "UPDATE exam_marking_answers SET stage = ?, marks_needed = ? WHERE id = ?", StageHuman, needed, r.id); err != nil {
@@ -472,8 +485,9 @@ func sampled(exam, number, item string, share float64) bool {
 }
 
 // RecordMachineScore stores the machine score of an answer (the bridge to
-// the speech scorer calls it). Flagged answers and those sampled for
-// calibration go to human double marking; the rest are final with the
+// the speech scorer calls it). Flagged answers (the scorer's flags, or a
+// possible copy) and those sampled for calibration go to human double
+// marking; the rest are final with the
 // machine score. A repeat for an answer already past the machine stage
 // only updates the stored machine score.
 func (s *Service) RecordMachineScore(ctx context.Context, answerID int64, score float64, flags []string, details []byte) error {
@@ -506,7 +520,11 @@ func (s *Service) RecordMachineScore(ctx context.Context, answerID int64, score 
 		if err != nil {
 			return err
 		}
-		if len(flags) > 0 || sampled(exam, number, item, set.DoubleShare) {
+		flagged, err := copied(ctx, tx, answerID)
+		if err != nil {
+			return err
+		}
+		if len(flags) > 0 || flagged || sampled(exam, number, item, set.DoubleShare) {
 			_, err := tx.Exec(ctx, "UPDATE exam_marking_answers SET stage = ?, marks_needed = 2 WHERE id = ?", StageHuman, answerID)
 			return err
 		}

@@ -504,6 +504,8 @@ type Case struct {
 	Points       float64      `json:"points"`
 	Tolerance    float64      `json:"tolerance"`
 	Reason       string       `json:"reason"`
+	Flags        []string     `json:"flags,omitempty"`   // the machine's flags, and possible_copy
+	CopyOf       []string     `json:"copy_of,omitempty"` // references of the answers it may be a copy of
 	Marks        []CaseMark   `json:"marks"`
 	MachineScore *float64     `json:"machine_score,omitempty"`
 	Final        *float64     `json:"final,omitempty"`
@@ -552,16 +554,25 @@ func (s *Service) LeaderQueue(ctx context.Context, p *identity.Principal, exam s
 
 func (s *Service) caseOf(ctx context.Context, exam string, id int64) (Case, error) {
 	c := Case{AnswerID: id, Audio: "/api/v1/exam/marking/" + exam + "/answers/" + strconv.FormatInt(id, 10) + "/audio"}
-	var session, variant string
+	var session, variant, flags string
 	var machine, final sql.NullFloat64
-	err := s.db.QueryRow(ctx, `SELECT item, item_type, max_points, tolerance, leader_reason, machine_score, final_score, session, variant
+	err := s.db.QueryRow(ctx, `SELECT item, item_type, max_points, tolerance, leader_reason, machine_score, final_score, session, variant, machine_flags
 		FROM exam_marking_answers WHERE id = ? AND exam = ?`, id, exam).
-		Scan(&c.Item, &c.ItemType, &c.Points, &c.Tolerance, &c.Reason, &machine, &final, &session, &variant)
+		Scan(&c.Item, &c.ItemType, &c.Points, &c.Tolerance, &c.Reason, &machine, &final, &session, &variant, &flags)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, apperr.New(apperr.NotFound, "err.not_found")
 	}
 	if err != nil {
 		return c, err
+	}
+	if flags != "" {
+		c.Flags = strings.Split(flags, ",")
+	}
+	if c.CopyOf, err = copyRefs(ctx, s.db, id); err != nil {
+		return c, err
+	}
+	if len(c.CopyOf) > 0 {
+		c.Flags = append(c.Flags, FlagPossibleCopy)
 	}
 	if machine.Valid {
 		c.MachineScore = &machine.Float64

@@ -87,6 +87,42 @@ func (h *Handlers) leadSubmit(w http.ResponseWriter, r *http.Request) error {
 	return back(w, r, "/exam/marking/"+examPath(r)+"/lead", "marking.decided")
 }
 
+// copiesPage is the leader's list of possible copies, with both
+// recordings and the decision.
+func (h *Handlers) copiesPage(w http.ResponseWriter, r *http.Request) error {
+	exam := r.PathValue("exam")
+	p := principal(r)
+	if err := h.svc.mustLead(r.Context(), p, exam); err != nil {
+		return err
+	}
+	pairs, err := h.svc.Copies(r.Context(), p, exam)
+	if err != nil {
+		return err
+	}
+	return h.render(w, r, "copies", "marking.copies_title", map[string]any{"Exam": exam, "Pairs": pairs, "Reveal": isStaff(p), "Lead": true})
+}
+
+func (h *Handlers) copySubmit(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	d, note := r.PostFormValue("decision"), r.PostFormValue("note")
+	confirm, err := copyDecision(d)
+	if err != nil {
+		return err
+	}
+	identity.Note(r.Context(), "exam-copy:"+strconv.FormatInt(id, 10), d+": "+note)
+	if err := h.svc.DecideCopy(r.Context(), principal(r), r.PathValue("exam"), id, confirm, note); err != nil {
+		return err
+	}
+	flash := "marking.copy_dismissed"
+	if confirm {
+		flash = "marking.copy_confirmed"
+	}
+	return back(w, r, "/exam/marking/"+examPath(r)+"/copies", flash)
+}
+
 func (h *Handlers) adminPage(w http.ResponseWriter, r *http.Request) error {
 	exams, err := h.svc.Exams(r.Context())
 	if err != nil {
@@ -247,7 +283,11 @@ func (h *Handlers) qcPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return h.render(w, r, "qc", "marking.qc_title", map[string]any{"Exam": exam, "QC": qc})
+	pairs, err := h.svc.Copies(r.Context(), principal(r), exam)
+	if err != nil {
+		return err
+	}
+	return h.render(w, r, "qc", "marking.qc_title", map[string]any{"Exam": exam, "QC": qc, "Pairs": pairs, "Reveal": true})
 }
 
 func pct(v float64) string { return strconv.FormatFloat(v*100, 'f', 1, 64) + "%" }
@@ -323,10 +363,11 @@ func (h *Handlers) resultsExport(w http.ResponseWriter, r *http.Request) error {
 	}
 	T := func(k string) string { return h.rd.T(r, k) }
 	header := []string{T("marking.col_number"), T("marking.col_name"), T("marking.col_school"), T("marking.col_session"), T("marking.col_site"),
-		T("marking.col_status"), T("marking.col_total"), T("marking.col_max")}
+		T("marking.col_status"), T("marking.col_total"), T("marking.col_max"), T("marking.col_copies")}
 	var rows [][]string
 	for _, x := range res {
-		rows = append(rows, []string{x.Number, x.Name, x.School, x.Session, x.Site, T("marking.status_" + x.Status), fmtScore(x.Total), fmt.Sprint(x.Max)})
+		rows = append(rows, []string{x.Number, x.Name, x.School, x.Session, x.Site, T("marking.status_" + x.Status), fmtScore(x.Total), fmt.Sprint(x.Max),
+			strings.Join(x.Copies, " ")})
 	}
 	h.exported(r, "exam:"+exam, fmt.Sprintf("results export, %d rows", len(rows)))
 	return writeXLSX(w, "results-"+exam+".xlsx", T("marking.results_title"), header, rows)

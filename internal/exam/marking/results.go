@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"strings"
 
 	"jnedu/internal/identity"
@@ -31,7 +32,8 @@ type ItemScore struct {
 	Item     string   `json:"item"`
 	ItemType string   `json:"item_type"`
 	Max      float64  `json:"max"`
-	Score    *float64 `json:"score"` // nil while not final
+	Score    *float64 `json:"score"`          // nil while not final
+	Copy     bool     `json:"copy,omitempty"` // a copy the marking leader confirmed
 }
 
 // Result is a candidate's result in an exam.
@@ -48,6 +50,9 @@ type Result struct {
 	Final   int         `json:"final"` // answers with a final score
 	Answers int         `json:"answers"`
 	Items   []ItemScore `json:"items,omitempty"`
+	// Copies are the items whose answers the marking leader confirmed as
+	// copies (确认雷同).
+	Copies []string `json:"copies,omitempty"`
 }
 
 // visibleSchools returns the school organisations of exam whose
@@ -135,7 +140,18 @@ func (s *Service) Results(ctx context.Context, p *identity.Principal, exam strin
 		}
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	copies, err := confirmedCopies(ctx, s.db, exam, "")
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].Copies = copies[out[i].Number]
+	}
+	return out, nil
 }
 
 // result loads one candidate's result with item scores.
@@ -149,6 +165,11 @@ func (s *Service) result(ctx context.Context, q db.Querier, exam, number string)
 	if err != nil {
 		return r, err
 	}
+	copies, err := confirmedCopies(ctx, q, exam, number)
+	if err != nil {
+		return r, err
+	}
+	r.Copies = copies[number]
 	rows, err := q.Query(ctx, "SELECT item, item_type, max_points, final_score FROM exam_marking_answers WHERE exam = ? AND number = ? ORDER BY seq", exam, number)
 	if err != nil {
 		return r, err
@@ -162,6 +183,7 @@ func (s *Service) result(ctx context.Context, q db.Querier, exam, number string)
 			return r, err
 		}
 		r.Answers++
+		it.Copy = slices.Contains(r.Copies, it.Item)
 		if sc.Valid {
 			v := sc.Float64
 			it.Score = &v

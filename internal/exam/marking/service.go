@@ -33,6 +33,10 @@ type Config struct {
 	Lease time.Duration
 	// MaxRecording bounds one received recording (default 32 MiB).
 	MaxRecording int64
+	// MaxCopyCompare bounds the stored fingerprints one arriving
+	// fingerprint is compared with (default 2000; about 1.5 ms each for
+	// 30-second answers).
+	MaxCopyCompare int
 }
 
 // Service is marking's behaviour over its tables and the blob store.
@@ -48,6 +52,7 @@ type Service struct {
 	mu     sync.RWMutex
 	cat    Catalog
 	scorer MachineScorer
+	match  RecordingMatcher
 }
 
 // NewService makes the service. The catalogue and the machine scorer are
@@ -65,6 +70,9 @@ func NewService(d *db.DB, blobs blob.Store, bus *events.Bus, orgs Directory, cfg
 	}
 	if cfg.MaxRecording <= 0 {
 		cfg.MaxRecording = 32 << 20
+	}
+	if cfg.MaxCopyCompare <= 0 {
+		cfg.MaxCopyCompare = 2000
 	}
 	if log == nil {
 		log = slog.Default()
