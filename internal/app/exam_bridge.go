@@ -36,8 +36,17 @@ func (b speechScorer) Submit(ctx context.Context, tx db.Querier, r marking.Score
 	})
 }
 
-// recordMachineScores subscribes marking to the scorer's results.
+// speechMatcher compares recordings by the scorer's fingerprints.
+type speechMatcher struct{}
+
+func (speechMatcher) SameRecording(a, b string) (float64, bool) { return speech.SameRecording(a, b) }
+
+// recordMachineScores subscribes marking to the scorer's results: the
+// recording's fingerprint first (compared with the other candidates'
+// answers to the same prompt), then the score, which a possible copy sends
+// to human marking.
 func recordMachineScores(bus *events.Bus, m *marking.Service) {
+	m.SetMatcher(speechMatcher{})
 	events.Subscribe(bus, speech.AnswerScored, "exam.marking", func(ctx context.Context, ev events.Envelope[speech.AnswerScoredEvent]) error {
 		idText, ok := strings.CutPrefix(ev.Payload.RequestID, examRequestPrefix)
 		if !ok {
@@ -65,7 +74,10 @@ func recordMachineScores(bus *events.Bus, m *marking.Service) {
 		if err != nil {
 			return err
 		}
-		err = m.RecordMachineScore(ctx, id, res.Points, flags, details)
+		err = m.RecordFingerprint(ctx, id, res.Fingerprint)
+		if err == nil {
+			err = m.RecordMachineScore(ctx, id, res.Points, flags, details)
+		}
 		if e := apperr.As(err); e != nil && (e.Code == apperr.NotFound || e.Code == apperr.Invalid) {
 			return fmt.Errorf("%w: %v", events.ErrPermanent, err)
 		}
