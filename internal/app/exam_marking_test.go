@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -57,7 +58,14 @@ func (c *examCatalog) SessionRoster(_ context.Context, exam, site, session strin
 	if exam != "2027-ZK" || site != "E-LW01" || session != "S1" {
 		return nil, db.ErrNotFound
 	}
-	return []string{"2027000101", "2027000102"}, nil
+	var out []string
+	for n, x := range c.cands {
+		if x.Site == site && x.Session == session {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 func (c *examCatalog) CheckCandidateID(_ context.Context, exam, number, idNumber string) (bool, error) {

@@ -65,7 +65,7 @@ func (h *Handlers) Routes() []web.Route {
 			Summary: "The recording of an answer, for the exam's leader", Handler: h.answerAudio},
 		{Method: "GET", Path: "/api/v1/exam/marking/{exam}/copies", Perm: PermLead, Tag: tag,
 			Summary: "Possible copies (疑似雷同): pairs of answers with identical or nearly identical recordings, open first", Response: []CopyPair{}, Handler: h.apiCopies},
-		{Method: "POST", Path: "/api/v1/exam/marking/{exam}/copies/{id}", Perm: PermLead, Tag: tag,
+		{Method: "POST", Path: "/api/v1/exam/marking/{exam}/copies/{id}/decision", Perm: PermLead, Tag: tag,
 			Summary: "The leader confirms or dismisses a possible copy (decision: confirm | dismiss)", Request: copyRequest{}, Handler: h.apiCopyDecide},
 		{Method: "GET", Path: "/api/v1/exam/marking/{exam}/completeness", Perm: PermIntake, Tag: tag,
 			Summary: "Per site and session: candidates received and expected, missing, empty and silent answers, abnormal candidates", Response: []SiteProgress{}, Handler: h.apiCompleteness},
