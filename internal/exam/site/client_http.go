@@ -14,19 +14,20 @@ import (
 
 func (n *Node) clientRoutes(api, page func(string, handlerFunc)) {
 	page("GET /{$}", n.clientPage)
-	api("POST /client/api/signin", n.hSignIn)
-	api("GET /client/api/attempts/{attempt}", n.hAttempt)
-	api("GET /client/api/attempts/{attempt}/photo", n.hPhoto)
-	api("POST /client/api/attempts/{attempt}/confirm", n.hConfirm)
-	api("POST /client/api/attempts/{attempt}/device", n.hDevice)
-	api("GET /client/api/attempts/{attempt}/paper", n.hPaper)
-	api("GET /client/api/attempts/{attempt}/files/{sha}", n.hFile)
-	api("POST /client/api/attempts/{attempt}/heartbeat", n.hHeartbeat)
-	api("POST /client/api/attempts/{attempt}/items/{item}/open", n.hOpen)
-	api("PUT /client/api/attempts/{attempt}/items/{item}/answer", n.hAnswer)
+	api("POST /client/api/signin", call(n.signInAddr, n.hSignIn))
+	api("GET /client/api/attempts/{attempt}", call(n.authAttempt, n.hAttempt))
+	api("GET /client/api/attempts/{attempt}/photo", call(n.authAttempt, n.hPhoto))
+	api("POST /client/api/attempts/{attempt}/confirm", call(n.authAttempt, n.hConfirm))
+	api("POST /client/api/attempts/{attempt}/device", call(n.authAttempt, n.hDevice))
+	api("GET /client/api/attempts/{attempt}/paper", call(n.authAttempt, n.hPaper))
+	api("GET /client/api/attempts/{attempt}/files/{sha}", call(n.authAttempt, n.hFile))
+	api("POST /client/api/attempts/{attempt}/heartbeat", call(n.authAttempt, n.hHeartbeat))
+	api("POST /client/api/attempts/{attempt}/items/{item}/open", call(n.authAttempt, n.hOpen))
+	api("PUT /client/api/attempts/{attempt}/items/{item}/answer", call(n.authAttempt, n.hAnswer))
+	// The hot path, on its own: a raw body and no allocation it can do without.
 	api("PUT /client/api/attempts/{attempt}/items/{item}/chunks/{seq}", n.hChunk)
-	api("POST /client/api/attempts/{attempt}/items/{item}/close", n.hClose)
-	api("POST /client/api/attempts/{attempt}/finish", n.hFinish)
+	api("POST /client/api/attempts/{attempt}/items/{item}/close", call(n.authAttempt, n.hClose))
+	api("POST /client/api/attempts/{attempt}/finish", call(n.authAttempt, n.hFinish))
 }
 
 func (n *Node) clientPage(w http.ResponseWriter, r *http.Request) error {
@@ -40,186 +41,113 @@ func (n *Node) clientPage(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
-func ok(w http.ResponseWriter, v any) error {
-	if v == nil {
-		v = map[string]any{"ok": true}
-	}
-	return jsonOut(w, http.StatusOK, v)
-}
-
-func jsonOut(w http.ResponseWriter, status int, v any) error {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	return writeJSON(w, v)
-}
-
-func (n *Node) hSignIn(w http.ResponseWriter, r *http.Request) error {
+// signInAddr is who signs in: the client's address, unless it is waiting
+// after too many wrong admission numbers (guard.go).
+func (n *Node) signInAddr(r *http.Request) (string, error) {
 	addr := clientAddr(r)
 	if d := n.candidateGuard.wait(addr); d > 0 {
-		retryAfter(w, d)
-		return fail(http.StatusTooManyRequests, "exam.site.too_many_numbers")
+		return "", tooManyNumbers(d)
 	}
-	var in SignIn
-	if err := decode(w, r, &in); err != nil {
-		return err
-	}
-	out, err := n.SignIn(r.Context(), in)
-	if err != nil {
-		if e := toErr(err); e.Code == "exam.site.no_such_number" && !n.candidateGuard.refused(addr) {
-			retryAfter(w, candidateFailEvery)
-			return fail(http.StatusTooManyRequests, "exam.site.too_many_numbers")
-		}
-		return err
-	}
-	return ok(w, out)
+	return addr, nil
 }
 
-func (n *Node) hAttempt(w http.ResponseWriter, r *http.Request) error {
-	a, err := n.authAttempt(r)
-	if err != nil {
-		return err
-	}
-	v, err := n.view(r.Context(), a)
-	if err != nil {
-		return err
-	}
-	return ok(w, v)
+func tooManyNumbers(wait time.Duration) *Err {
+	e := fail(http.StatusTooManyRequests, "exam.site.too_many_numbers")
+	e.RetryAfter = wait
+	return e
 }
 
-func (n *Node) hPhoto(w http.ResponseWriter, r *http.Request) error {
-	a, err := n.authAttempt(r)
-	if err != nil {
-		return err
+func (n *Node) hSignIn(r *http.Request, addr string, in *SignIn) (any, error) {
+	out, err := n.SignIn(r.Context(), *in)
+	if err != nil && toErr(err).Code == "exam.site.no_such_number" && !n.candidateGuard.refused(addr) {
+		return nil, tooManyNumbers(candidateFailEvery)
 	}
+	return out, err
+}
+
+func (n *Node) hAttempt(r *http.Request, a *Attempt, _ *noBody) (any, error) {
+	return n.view(r.Context(), a)
+}
+
+func (n *Node) hPhoto(r *http.Request, a *Attempt, _ *noBody) (any, error) {
 	c := n.candidateIn(a.Session, a.Number)
 	if c == nil || c.Photo == "" {
-		return fail(http.StatusNotFound, "exam.site.no_photo")
+		return nil, fail(http.StatusNotFound, "exam.site.no_photo")
 	}
 	b, err := n.readBlob(c.Photo)
 	if err != nil {
-		return fail(http.StatusNotFound, "exam.site.no_photo")
+		return nil, fail(http.StatusNotFound, "exam.site.no_photo")
 	}
-	w.Header().Set("Content-Type", http.DetectContentType(b))
-	w.Header().Set("Cache-Control", "private, no-store")
-	_, err = w.Write(b)
-	return err
+	return &raw{body: b, cacheControl: "private, no-store"}, nil
 }
 
-func (n *Node) hConfirm(w http.ResponseWriter, r *http.Request) error {
-	a, err := n.authAttempt(r)
-	if err != nil {
-		return err
+func (n *Node) hConfirm(r *http.Request, a *Attempt, _ *noBody) (any, error) {
+	if a.State != StateSignedIn {
+		return nil, nil
 	}
-	if a.State == StateSignedIn {
-		if err := n.setState(r.Context(), a, StateConfirmed, false); err != nil {
-			return err
-		}
-	}
-	return ok(w, nil)
+	return nil, n.setState(r.Context(), a, StateConfirmed, false)
 }
 
-func (n *Node) hDevice(w http.ResponseWriter, r *http.Request) error {
-	a, err := n.authAttempt(r)
-	if err != nil {
-		return err
-	}
-	var in struct {
-		OK    bool    `json:"ok"`
-		Level float64 `json:"level"`
-	}
-	if err := decode(w, r, &in); err != nil {
-		return err
-	}
-	if !in.OK {
-		return ok(w, nil) // shown on the console as "device check not passed"
-	}
-	if a.State == StateSignedIn || a.State == StateConfirmed {
-		if err := n.setState(r.Context(), a, StateReady, true); err != nil {
-			return err
-		}
-	} else if _, err := n.db.Exec(r.Context(), `UPDATE examsite_attempts SET device_ok = ? WHERE id = ?`, true, a.ID); err != nil {
-		return err
-	}
-	return ok(w, nil)
+type deviceCheck struct {
+	OK    bool    `json:"ok"`
+	Level float64 `json:"level"`
 }
 
-func (n *Node) hPaper(w http.ResponseWriter, r *http.Request) error {
-	a, err := n.authAttempt(r)
-	if err != nil {
-		return err
+func (n *Node) hDevice(r *http.Request, a *Attempt, in *deviceCheck) (any, error) {
+	switch {
+	case !in.OK:
+		return nil, nil // shown on the console as "device check not passed"
+	case a.State == StateSignedIn || a.State == StateConfirmed:
+		return nil, n.setState(r.Context(), a, StateReady, true)
 	}
+	_, err := n.db.Exec(r.Context(), `UPDATE examsite_attempts SET device_ok = ? WHERE id = ?`, true, a.ID)
+	return nil, err
+}
+
+func (n *Node) hPaper(r *http.Request, a *Attempt, _ *noBody) (any, error) {
 	op, err := n.paperFor(r.Context(), a)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	_, err = w.Write(op.client)
-	return err
+	return &raw{body: op.client, contentType: "application/json; charset=utf-8", cacheControl: "no-store"}, nil
 }
 
-func (n *Node) hFile(w http.ResponseWriter, r *http.Request) error {
-	a, err := n.authAttempt(r)
-	if err != nil {
-		return err
-	}
+func (n *Node) hFile(r *http.Request, a *Attempt, _ *noBody) (any, error) {
 	op, err := n.paperFor(r.Context(), a)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	b, found := op.files[r.PathValue("sha")]
 	if !found {
-		return fail(http.StatusNotFound, "exam.site.no_such_file")
+		return nil, fail(http.StatusNotFound, "exam.site.no_such_file")
 	}
-	w.Header().Set("Content-Type", http.DetectContentType(b))
-	w.Header().Set("Cache-Control", "private, max-age=3600")
-	http.ServeContent(w, r, "", time.Time{}, strings.NewReader(string(b)))
-	return nil
+	return &raw{body: b, cacheControl: "private, max-age=3600", ranges: true}, nil
 }
 
-func (n *Node) hHeartbeat(w http.ResponseWriter, r *http.Request) error {
-	a, err := n.authAttempt(r)
-	if err != nil {
-		return err
+func (n *Node) hHeartbeat(r *http.Request, a *Attempt, hb *Heartbeat) (any, error) {
+	if err := n.Beat(r.Context(), a, *hb); err != nil {
+		return nil, err
 	}
-	var hb Heartbeat
-	if err := decode(w, r, &hb); err != nil {
-		return err
-	}
-	if err := n.Beat(r.Context(), a, hb); err != nil {
-		return err
-	}
-	return ok(w, map[string]any{"room_state": n.roomState(r.Context(), a.Session, a.Room), "state": a.State,
-		"now": n.now(), "paper_open": n.hasPapers(a.Session)})
+	return map[string]any{"room_state": n.roomState(r.Context(), a.Session, a.Room), "state": a.State,
+		"now": n.now(), "paper_open": n.hasPapers(a.Session)}, nil
 }
 
-func (n *Node) hOpen(w http.ResponseWriter, r *http.Request) error {
-	a, err := n.authAttempt(r)
-	if err != nil {
-		return err
-	}
-	if err := n.OpenItem(r.Context(), a, r.PathValue("item")); err != nil {
-		return err
-	}
-	return ok(w, nil)
+func (n *Node) hOpen(r *http.Request, a *Attempt, _ *noBody) (any, error) {
+	return nil, n.OpenItem(r.Context(), a, r.PathValue("item"))
 }
 
-func (n *Node) hAnswer(w http.ResponseWriter, r *http.Request) error {
-	a, err := n.authAttempt(r)
-	if err != nil {
-		return err
-	}
-	var in struct {
-		Choice int `json:"choice"`
-	}
-	if err := decode(w, r, &in); err != nil {
-		return err
-	}
-	if err := n.Answer(r.Context(), a, r.PathValue("item"), in.Choice); err != nil {
-		return err
-	}
-	return ok(w, nil)
+type choice struct {
+	Choice int `json:"choice"`
+}
+
+func (n *Node) hAnswer(r *http.Request, a *Attempt, in *choice) (any, error) {
+	return nil, n.Answer(r.Context(), a, r.PathValue("item"), in.Choice)
+}
+
+// chunkAck answers a chunk: {"ok": true, "seq": N}.
+type chunkAck struct {
+	OK  bool   `json:"ok"`
+	Seq uint64 `json:"seq"`
 }
 
 // hChunk is the chunk write path: 200 only after the chunk is durable.
@@ -260,33 +188,17 @@ func (n *Node) hChunk(w http.ResponseWriter, r *http.Request) error {
 	if err := n.PutChunk(r.Context(), a, r.PathValue("item"), uint32(seq), body); err != nil {
 		return err
 	}
-	return ok(w, map[string]any{"ok": true, "seq": seq})
+	return jsonOut(w, http.StatusOK, chunkAck{true, seq})
 }
 
-func (n *Node) hClose(w http.ResponseWriter, r *http.Request) error {
-	a, err := n.authAttempt(r)
-	if err != nil {
-		return err
-	}
-	var in struct {
-		Chunks int `json:"chunks"`
-	}
-	if err := decode(w, r, &in); err != nil {
-		return err
-	}
-	if err := n.CloseItem(r.Context(), a, r.PathValue("item"), in.Chunks, "client"); err != nil {
-		return err
-	}
-	return ok(w, nil)
+type chunkCount struct {
+	Chunks int `json:"chunks"`
 }
 
-func (n *Node) hFinish(w http.ResponseWriter, r *http.Request) error {
-	a, err := n.authAttempt(r)
-	if err != nil {
-		return err
-	}
-	if err := n.Finish(r.Context(), a, "client"); err != nil {
-		return err
-	}
-	return ok(w, nil)
+func (n *Node) hClose(r *http.Request, a *Attempt, in *chunkCount) (any, error) {
+	return nil, n.CloseItem(r.Context(), a, r.PathValue("item"), in.Chunks, "client")
+}
+
+func (n *Node) hFinish(r *http.Request, a *Attempt, _ *noBody) (any, error) {
+	return nil, n.Finish(r.Context(), a, "client")
 }

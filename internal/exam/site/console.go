@@ -104,25 +104,42 @@ func (n *Node) StaffLogin(ctx context.Context, username, password string) (strin
 	return tok, err
 }
 
-func (n *Node) requireStaff(chief bool, h handlerFunc) handlerFunc {
+// signedIn is the proctor whose console session the request carries; chief:
+// only the chief proctor.
+func (n *Node) signedIn(r *http.Request, chief bool) (*bundle.Staff, error) {
+	c, err := r.Cookie(staffCookie)
+	if err != nil || c.Value == "" {
+		return nil, fail(http.StatusUnauthorized, "exam.site.sign_in_first")
+	}
+	var user string
+	var exp int64
+	err = n.db.QueryRow(r.Context(), `SELECT username, expires_at FROM examsite_staff_sessions WHERE token_hash = ?`,
+		hashToken(c.Value)).Scan(&user, &exp)
+	if err != nil || exp < n.now() {
+		return nil, fail(http.StatusUnauthorized, "exam.site.sign_in_first")
+	}
+	s := n.staff(user)
+	if s == nil {
+		return nil, fail(http.StatusUnauthorized, "exam.site.sign_in_first")
+	}
+	if chief && !s.Chief {
+		return nil, fail(http.StatusForbidden, "exam.site.chief_only")
+	}
+	return s, nil
+}
+
+// proctor and chief are the callers of the console API: any proctor, the
+// chief proctor only.
+func (n *Node) proctor(r *http.Request) (*bundle.Staff, error) { return n.signedIn(r, false) }
+func (n *Node) chief(r *http.Request) (*bundle.Staff, error)   { return n.signedIn(r, true) }
+
+// requireStaff is for console pages: the proctor is in the request's
+// context (staffOf).
+func (n *Node) requireStaff(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		c, err := r.Cookie(staffCookie)
-		if err != nil || c.Value == "" {
-			return fail(http.StatusUnauthorized, "exam.site.sign_in_first")
-		}
-		var user string
-		var exp int64
-		err = n.db.QueryRow(r.Context(), `SELECT username, expires_at FROM examsite_staff_sessions WHERE token_hash = ?`,
-			hashToken(c.Value)).Scan(&user, &exp)
-		if err != nil || exp < n.now() {
-			return fail(http.StatusUnauthorized, "exam.site.sign_in_first")
-		}
-		s := n.staff(user)
-		if s == nil {
-			return fail(http.StatusUnauthorized, "exam.site.sign_in_first")
-		}
-		if chief && !s.Chief {
-			return fail(http.StatusForbidden, "exam.site.chief_only")
+		s, err := n.signedIn(r, false)
+		if err != nil {
+			return err
 		}
 		return h(w, r.WithContext(context.WithValue(r.Context(), staffKey{}, s)))
 	}
@@ -132,15 +149,15 @@ func (n *Node) consoleRoutes(api, page func(string, handlerFunc)) {
 	page("GET /console/login", n.loginPage)
 	page("POST /console/login", n.loginPost)
 	page("POST /console/logout", n.logout)
-	page("GET /console", n.requireStaff(false, n.consolePage))
-	api("GET /console/api/overview", n.requireStaff(false, n.hOverview))
-	api("GET /console/api/rooms/{session}/{room}", n.requireStaff(false, n.hRoom))
-	api("POST /console/api/rooms/{session}/{room}/{action}", n.requireStaff(false, n.hRoomAction))
-	api("POST /console/api/move", n.requireStaff(false, n.hMove))
-	api("POST /console/api/mark", n.requireStaff(false, n.hMark))
-	api("POST /console/api/sessions/{session}/key", n.requireStaff(true, n.hKey))
-	api("POST /console/api/sessions/{session}/end", n.requireStaff(true, n.hEnd))
-	api("GET /console/api/sessions/{session}/check", n.requireStaff(false, n.hCheck))
+	page("GET /console", n.requireStaff(n.consolePage))
+	api("GET /console/api/overview", call(n.proctor, n.hOverview))
+	api("GET /console/api/rooms/{session}/{room}", call(n.proctor, n.hRoom))
+	api("POST /console/api/rooms/{session}/{room}/{action}", call(n.proctor, n.hRoomAction))
+	api("POST /console/api/move", call(n.proctor, n.hMove))
+	api("POST /console/api/mark", call(n.proctor, n.hMark))
+	api("POST /console/api/sessions/{session}/key", call(n.chief, n.hKey))
+	api("POST /console/api/sessions/{session}/end", call(n.chief, n.hEnd))
+	api("GET /console/api/sessions/{session}/check", call(n.proctor, n.hCheck))
 }
 
 func (n *Node) loginPage(w http.ResponseWriter, r *http.Request) error {
@@ -221,10 +238,10 @@ type SessionOverview struct {
 	UploadErr string `json:"upload_error,omitempty"`
 }
 
-func (n *Node) hOverview(w http.ResponseWriter, r *http.Request) error {
+func (n *Node) hOverview(r *http.Request, _ *bundle.Staff, _ *noBody) (any, error) {
 	p := n.Package()
 	if p == nil {
-		return ok(w, Overview{Alarms: n.Alarms()})
+		return Overview{Alarms: n.Alarms()}, nil
 	}
 	n.checkDisk()
 	o := Overview{Site: p.Site.Name, Exam: p.Exam.Title, Revision: p.Revision, Rooms: p.Rooms, Alarms: n.Alarms()}
@@ -238,7 +255,7 @@ func (n *Node) hOverview(w http.ResponseWriter, r *http.Request) error {
 	for i := range o.Alarms {
 		o.Alarms[i].Message = n.tr.T(lang, o.Alarms[i].Message)
 	}
-	return ok(w, o)
+	return o, nil
 }
 
 // Seat is one seat of a room on the console grid.
@@ -367,12 +384,8 @@ func (n *Node) marks(ctx context.Context, session string) map[string][2]string {
 	return out
 }
 
-func (n *Node) hRoom(w http.ResponseWriter, r *http.Request) error {
-	v, err := n.Room(r.Context(), r.PathValue("session"), r.PathValue("room"))
-	if err != nil {
-		return err
-	}
-	return ok(w, v)
+func (n *Node) hRoom(r *http.Request, _ *bundle.Staff, _ *noBody) (any, error) {
+	return n.Room(r.Context(), r.PathValue("session"), r.PathValue("room"))
 }
 
 // SetRoom starts, pauses, resumes or ends a room.
@@ -436,11 +449,8 @@ func (n *Node) endAttempts(ctx context.Context, session, room string) error {
 	return nil
 }
 
-func (n *Node) hRoomAction(w http.ResponseWriter, r *http.Request) error {
-	if err := n.SetRoom(r.Context(), r.PathValue("session"), r.PathValue("room"), r.PathValue("action")); err != nil {
-		return err
-	}
-	return ok(w, nil)
+func (n *Node) hRoomAction(r *http.Request, _ *bundle.Staff, _ *noBody) (any, error) {
+	return nil, n.SetRoom(r.Context(), r.PathValue("session"), r.PathValue("room"), r.PathValue("action"))
 }
 
 // Move lets a candidate continue on another seat: the next sign-in from any
@@ -474,20 +484,15 @@ func (n *Node) Move(ctx context.Context, session, number string, seat int, reaso
 	})
 }
 
-func (n *Node) hMove(w http.ResponseWriter, r *http.Request) error {
-	var in struct {
-		Session string `json:"session"`
-		Number  string `json:"number"`
-		Seat    int    `json:"seat"`
-		Reason  string `json:"reason"`
-	}
-	if err := decode(w, r, &in); err != nil {
-		return err
-	}
-	if err := n.Move(r.Context(), in.Session, in.Number, in.Seat, limitText(in.Reason)); err != nil {
-		return err
-	}
-	return ok(w, nil)
+type moveRequest struct {
+	Session string `json:"session"`
+	Number  string `json:"number"`
+	Seat    int    `json:"seat"`
+	Reason  string `json:"reason"`
+}
+
+func (n *Node) hMove(r *http.Request, _ *bundle.Staff, in *moveRequest) (any, error) {
+	return nil, n.Move(r.Context(), in.Session, in.Number, in.Seat, limitText(in.Reason))
 }
 
 func limitText(s string) string {
@@ -542,40 +547,27 @@ func (n *Node) Mark(ctx context.Context, session, number, state, reason string) 
 	})
 }
 
-func (n *Node) hMark(w http.ResponseWriter, r *http.Request) error {
-	var in struct {
-		Session string `json:"session"`
-		Number  string `json:"number"`
-		State   string `json:"state"`
-		Reason  string `json:"reason"`
-	}
-	if err := decode(w, r, &in); err != nil {
-		return err
-	}
-	if err := n.Mark(r.Context(), in.Session, in.Number, in.State, limitText(in.Reason)); err != nil {
-		return err
-	}
-	return ok(w, nil)
+type markRequest struct {
+	Session string `json:"session"`
+	Number  string `json:"number"`
+	State   string `json:"state"`
+	Reason  string `json:"reason"`
 }
 
-func (n *Node) hKey(w http.ResponseWriter, r *http.Request) error {
-	var in struct {
-		Code string `json:"code"`
-	}
-	if err := decode(w, r, &in); err != nil {
-		return err
-	}
-	if err := n.SetKeyCode(r.Context(), r.PathValue("session"), in.Code); err != nil {
-		return err
-	}
-	return ok(w, nil)
+func (n *Node) hMark(r *http.Request, _ *bundle.Staff, in *markRequest) (any, error) {
+	return nil, n.Mark(r.Context(), in.Session, in.Number, in.State, limitText(in.Reason))
 }
 
-func (n *Node) hEnd(w http.ResponseWriter, r *http.Request) error {
-	if err := n.EndSession(r.Context(), r.PathValue("session"), staffOf(r).Username); err != nil {
-		return err
-	}
-	return ok(w, nil)
+type keyCode struct {
+	Code string `json:"code"`
+}
+
+func (n *Node) hKey(r *http.Request, _ *bundle.Staff, in *keyCode) (any, error) {
+	return nil, n.SetKeyCode(r.Context(), r.PathValue("session"), in.Code)
+}
+
+func (n *Node) hEnd(r *http.Request, s *bundle.Staff, _ *noBody) (any, error) {
+	return nil, n.EndSession(r.Context(), r.PathValue("session"), s.Username)
 }
 
 // CheckRow is one candidate × item of the end-of-session check.
@@ -593,10 +585,10 @@ type CheckRow struct {
 	Gaps       string `json:"gaps,omitempty"`
 }
 
-func (n *Node) hCheck(w http.ResponseWriter, r *http.Request) error {
+func (n *Node) hCheck(r *http.Request, _ *bundle.Staff, _ *noBody) (any, error) {
 	m, err := n.BuildManifest(r.Context(), r.PathValue("session"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p := n.Package()
 	names := map[string]string{}
@@ -607,7 +599,7 @@ func (n *Node) hCheck(w http.ResponseWriter, r *http.Request) error {
 	rows, err := n.db.Query(r.Context(), `SELECT r.sha256, r.gaps FROM examsite_recordings r
 		JOIN examsite_attempts a ON a.id = r.attempt WHERE a.session = ? AND r.gaps <> ''`, m.Session)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for rows.Next() {
 		var sum, g string
@@ -636,5 +628,5 @@ func (n *Node) hCheck(w http.ResponseWriter, r *http.Request) error {
 				Gaps: gaps[a.Recording]})
 		}
 	}
-	return ok(w, map[string]any{"rows": out})
+	return map[string]any{"rows": out}, nil
 }

@@ -33,7 +33,7 @@ type answer struct {
 
 // wire sends requests straight to a node's handler.
 type wire struct {
-	t    *testing.T
+	t    testing.TB
 	h    http.Handler
 	addr string // the client's IP address
 }

@@ -1,6 +1,7 @@
 package site
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,10 +21,11 @@ import (
 // Err is an error the site node answers with its own HTTP status and a
 // stable code (the client acts on the code; people read the message).
 type Err struct {
-	Status int
-	Code   string // e.g. "exam.site.disk_full"
-	Args   []any
-	Cause  error
+	Status     int
+	Code       string // e.g. "exam.site.disk_full"
+	Args       []any
+	Cause      error
+	RetryAfter time.Duration // > 0: answered with a Retry-After header
 }
 
 func (e *Err) Error() string {
@@ -130,6 +132,9 @@ func (n *Node) wrap(pattern string, h handlerFunc, isAPI bool) http.Handler {
 		}
 		n.opt.Log.Log(r.Context(), lvl, "request refused", "method", r.Method, "path", r.URL.Path,
 			"status", e.Status, "code", e.Code, "err", err, "ms", time.Since(start).Milliseconds())
+		if e.RetryAfter > 0 {
+			retryAfter(w, e.RetryAfter)
+		}
 		lang := web.Lang(r.Context())
 		msg := n.tr.T(lang, e.Code, e.Args...)
 		if isAPI {
@@ -144,12 +149,80 @@ func (n *Node) wrap(pattern string, h handlerFunc, isAPI bool) http.Handler {
 	})
 }
 
-// decode reads a JSON body of at most 64 KiB.
-func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	if err := web.DecodeJSON(w, r, 64<<10, v); err != nil {
+// call makes a JSON API handler from the parts every call has. auth says
+// who is calling (the attempt in the path and its token, a proctor's
+// console session, …) and comes first; then the body is decoded into In
+// (JSON of at most 64 KiB; a call whose In is noBody does not read its
+// body); then h does the call's own work and returns the answer: a value
+// sent as JSON, nil for {"ok": true}, or a *raw answer. An error from any
+// step is answered by wrap with its status and code.
+func call[Who, In any](auth func(*http.Request) (Who, error), h func(*http.Request, Who, *In) (any, error)) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		who, err := auth(r)
+		if err != nil {
+			return err
+		}
+		in := new(In)
+		if _, none := any(in).(*noBody); !none {
+			if err := decode(w, r, in); err != nil {
+				return err
+			}
+		}
+		out, err := h(r, who, in)
+		if err != nil {
+			return err
+		}
+		return reply(w, r, out)
+	}
+}
+
+// noBody is the body of a call that takes none: it is not read.
+type noBody struct{}
+
+// okAnswer is the answer of a call with nothing else to say.
+var okAnswer = struct {
+	OK bool `json:"ok"`
+}{true}
+
+// raw is an answer the JSON encoder does not make: bytes as they are.
+type raw struct {
+	body         []byte
+	contentType  string // "": sniffed from the body
+	cacheControl string
+	ranges       bool // served by http.ServeContent: byte ranges, conditional requests
+}
+
+func reply(w http.ResponseWriter, r *http.Request, out any) error {
+	switch v := out.(type) {
+	case nil:
+		return jsonOut(w, http.StatusOK, okAnswer)
+	case *raw:
+		ct := v.contentType
+		if ct == "" {
+			ct = http.DetectContentType(v.body)
+		}
+		w.Header().Set("Content-Type", ct)
+		w.Header().Set("Cache-Control", v.cacheControl)
+		if v.ranges {
+			http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(v.body))
+			return nil
+		}
+		_, err := w.Write(v.body)
 		return err
 	}
-	return nil
+	return jsonOut(w, http.StatusOK, out)
+}
+
+func jsonOut(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	return writeJSON(w, v)
+}
+
+// decode reads a JSON body of at most 64 KiB.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	return web.DecodeJSON(w, r, 64<<10, v)
 }
 
 // pages are the console templates, parsed once.
