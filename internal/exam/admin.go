@@ -236,20 +236,7 @@ func (s *Service) Exams(ctx context.Context, p *identity.Principal) ([]ExamView,
 }
 
 func (s *Service) examSites(ctx context.Context, examID int64) ([]string, error) {
-	rows, err := s.db.Query(ctx, "SELECT DISTINCT site_code FROM exam_rooms WHERE exam_id = ? ORDER BY site_code", examID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return db.Column[string](ctx, s.db, "SELECT DISTINCT site_code FROM exam_rooms WHERE exam_id = ? ORDER BY site_code", examID)
 }
 
 // siteOrg finds an exam site (an organisation of kind examsite).

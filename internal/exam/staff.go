@@ -6,6 +6,7 @@ import (
 
 	"jnedu/internal/identity"
 	"jnedu/internal/platform/apperr"
+	"jnedu/internal/platform/db"
 )
 
 func subtleEq(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
@@ -30,25 +31,19 @@ func (s *Service) Staff(ctx context.Context, site string) ([]StaffMember, error)
 	if err != nil {
 		return nil, err
 	}
-	chiefs := map[int64]bool{}
-	rows, err := s.db.Query(ctx, "SELECT user_id FROM exam_chiefs WHERE site_code = ?", o.Code)
+	ids, err := db.Column[int64](ctx, s.db, "SELECT user_id FROM exam_chiefs WHERE site_code = ?", o.Code)
 	if err != nil {
 		return nil, err
 	}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
+	chiefs := make(map[int64]bool, len(ids))
+	for _, id := range ids {
 		chiefs[id] = true
 	}
-	rows.Close()
 	out := []StaffMember{}
 	for _, v := range vs {
 		out = append(out, StaffMember{UserID: v.UserID, Username: v.Username, Name: v.DisplayName, Chief: chiefs[v.UserID], hash: v.PasswordHash})
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // StaffInput creates an exam-staff account for a site.

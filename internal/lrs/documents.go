@@ -66,20 +66,11 @@ func (s *Service) DocumentIDs(ctx context.Context, k DocKey, since int64, hasSin
 		q += " AND updated > ?"
 		args = append(args, since)
 	}
-	rows, err := s.db.Query(ctx, q+" ORDER BY doc_id LIMIT 10000", args...)
-	if err != nil {
-		return nil, err
+	ids, err := db.Column[string](ctx, s.db, q+" ORDER BY doc_id LIMIT 10000", args...)
+	if ids == nil && err == nil {
+		ids = []string{} // an empty JSON array, never null
 	}
-	defer rows.Close()
-	ids := []string{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return ids, err
 }
 
 // Precondition is an If-Match / If-None-Match pair from a request.

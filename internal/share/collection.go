@@ -360,18 +360,5 @@ func (s *Service) MoveInCollection(ctx context.Context, p *identity.Principal, i
 }
 
 func memberIDs(ctx context.Context, q db.Querier, id int64) ([]int64, error) {
-	rows, err := q.Query(ctx, "SELECT video_id FROM share_collection_videos WHERE collection_id = ? ORDER BY position, video_id", id)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var v int64
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return db.Column[int64](ctx, q, "SELECT video_id FROM share_collection_videos WHERE collection_id = ? ORDER BY position, video_id", id)
 }

@@ -318,19 +318,8 @@ func (s *Service) Video(ctx context.Context, id int64) (Video, error) {
 		return v, err
 	}
 	if v.Visibility == Orgs {
-		rows, err := s.db.Query(ctx, "SELECT org_id FROM share_video_orgs WHERE video_id = ? ORDER BY org_id", id)
-		if err != nil {
-			return v, err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var o int64
-			if err := rows.Scan(&o); err != nil {
-				return v, err
-			}
-			v.SharedOrgs = append(v.SharedOrgs, o)
-		}
-		return v, rows.Err()
+		v.SharedOrgs, err = db.Column[int64](ctx, s.db, "SELECT org_id FROM share_video_orgs WHERE video_id = ? ORDER BY org_id", id)
+		return v, err
 	}
 	return v, nil
 }

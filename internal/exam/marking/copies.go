@@ -157,7 +157,7 @@ func (s *Service) matchIdentical(ctx context.Context, tx *db.Tx, exam, site, ses
 		return err
 	}
 	for _, o := range list {
-		others, err := int64s(ctx, tx, `SELECT id FROM exam_marking_answers WHERE exam = ? AND recording = ? AND number <> ? AND silent = FALSE
+		others, err := db.Column[int64](ctx, tx, `SELECT id FROM exam_marking_answers WHERE exam = ? AND recording = ? AND number <> ? AND silent = FALSE
 			AND (stage <> ? OR (site = ? AND session = ?)) ORDER BY id LIMIT ?`, exam, o.rec, o.number, StageWaiting, site, session, maxIdentical)
 		if err != nil {
 			return err
@@ -169,23 +169,6 @@ func (s *Service) matchIdentical(ctx context.Context, tx *db.Tx, exam, site, ses
 		}
 	}
 	return nil
-}
-
-func int64s(ctx context.Context, q db.Querier, query string, args ...any) ([]int64, error) {
-	rows, err := q.Query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var v int64
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
 }
 
 // RecordFingerprint stores the fingerprint of an answer's recording (the
@@ -487,22 +470,9 @@ func (s *Service) DecideCopy(ctx context.Context, p *identity.Principal, exam st
 // copyRefs returns the references of the answers an answer is paired with
 // (open or confirmed pairs).
 func copyRefs(ctx context.Context, q db.Querier, answerID int64) ([]string, error) {
-	rows, err := q.Query(ctx, `SELECT o.ref FROM exam_marking_copies k JOIN exam_marking_answers o
+	return db.Column[string](ctx, q, `SELECT o.ref FROM exam_marking_copies k JOIN exam_marking_answers o
 		ON o.id = CASE WHEN k.answer_a = ? THEN k.answer_b ELSE k.answer_a END
 		WHERE (k.answer_a = ? OR k.answer_b = ?) AND k.state <> ? ORDER BY o.id`, answerID, answerID, answerID, CopyDismissed)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var r string
-		if err := rows.Scan(&r); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
 }
 
 // confirmedCopies returns, per admission number, the items of exam whose

@@ -348,21 +348,13 @@ func (s *Service) apply(ctx context.Context, tx *db.Tx, m *bundle.AnswerManifest
 }
 
 func missingFiles(ctx context.Context, q db.Querier, site, session string, files []string) ([]string, error) {
-	have := map[string]bool{}
-	rows, err := q.Query(ctx, "SELECT sha256 FROM exam_marking_files WHERE site = ? AND session = ?", site, session)
+	stored, err := db.Column[string](ctx, q, "SELECT sha256 FROM exam_marking_files WHERE site = ? AND session = ?", site, session)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var h string
-		if err := rows.Scan(&h); err != nil {
-			return nil, err
-		}
+	have := make(map[string]bool, len(stored))
+	for _, h := range stored {
 		have[h] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
 	}
 	missing := []string{}
 	for _, f := range files {
@@ -660,19 +652,10 @@ func (s *Service) Completeness(ctx context.Context, exam string) ([]SiteProgress
 
 // Exams lists the exams marking has received packages for.
 func (s *Service) Exams(ctx context.Context) ([]string, error) {
-	rows, err := s.db.Query(ctx, "SELECT DISTINCT exam FROM exam_marking_packages UNION SELECT exam FROM exam_marking_settings ORDER BY 1 LIMIT 200")
+	out, err := db.Column[string](ctx, s.db, "SELECT DISTINCT exam FROM exam_marking_packages UNION SELECT exam FROM exam_marking_settings ORDER BY 1 LIMIT 200")
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var e string
-		if err := rows.Scan(&e); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
 	slices.Sort(out)
-	return out, rows.Err()
+	return out, nil
 }

@@ -70,20 +70,10 @@ type Leader struct {
 
 // Leaders lists an exam's leaders.
 func (s *Service) Leaders(ctx context.Context, exam string) ([]Leader, error) {
-	rows, err := s.db.Query(ctx, "SELECT user_id FROM exam_marking_leaders WHERE exam = ? ORDER BY added_at", exam)
+	ids, err := db.Column[int64](ctx, s.db, "SELECT user_id FROM exam_marking_leaders WHERE exam = ? ORDER BY added_at", exam)
 	if err != nil {
 		return nil, err
 	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
 	out := []Leader{}
 	for _, id := range ids {
 		l := Leader{UserID: id}
@@ -92,7 +82,7 @@ func (s *Service) Leaders(ctx context.Context, exam string) ([]Leader, error) {
 		}
 		out = append(out, l)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // AddLeader names an examiner leader of an exam.
@@ -332,20 +322,15 @@ func expireLeases(ctx context.Context, tx *db.Tx, now int64) error {
 }
 
 func roundsOf(ctx context.Context, q db.Querier, answerID int64) (map[int]bool, error) {
-	rows, err := q.Query(ctx, "SELECT round FROM exam_marking_marks WHERE answer_id = ?", answerID)
+	rounds, err := db.Column[int](ctx, q, "SELECT round FROM exam_marking_marks WHERE answer_id = ?", answerID)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	out := map[int]bool{}
-	for rows.Next() {
-		var r int
-		if err := rows.Scan(&r); err != nil {
-			return nil, err
-		}
+	for _, r := range rounds {
 		out[r] = true
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 type heldTask struct {
@@ -438,21 +423,8 @@ func (s *Service) SubmitMark(ctx context.Context, p *identity.Principal, task st
 
 // evaluate decides what an answer in human marking needs next.
 func (s *Service) evaluate(ctx context.Context, tx db.Querier, answerID int64, needed int, tol float64) error {
-	rows, err := tx.Query(ctx, "SELECT score FROM exam_marking_marks WHERE answer_id = ? AND round <= 3 AND state = 'done' ORDER BY round", answerID)
+	marks, err := db.Column[float64](ctx, tx, "SELECT score FROM exam_marking_marks WHERE answer_id = ? AND round <= 3 AND state = 'done' ORDER BY round", answerID)
 	if err != nil {
-		return err
-	}
-	var marks []float64
-	for rows.Next() {
-		var v float64
-		if err := rows.Scan(&v); err != nil {
-			rows.Close()
-			return err
-		}
-		marks = append(marks, v)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	if len(marks) < needed {
@@ -527,20 +499,10 @@ func (s *Service) LeaderQueue(ctx context.Context, p *identity.Principal, exam s
 	if err := s.mustLead(ctx, p, exam); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Query(ctx, `SELECT id FROM exam_marking_answers WHERE exam = ? AND stage = ? ORDER BY id LIMIT 200`, exam, StageLeader)
+	ids, err := db.Column[int64](ctx, s.db, `SELECT id FROM exam_marking_answers WHERE exam = ? AND stage = ? ORDER BY id LIMIT 200`, exam, StageLeader)
 	if err != nil {
 		return nil, err
 	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
 	out := []Case{}
 	for _, id := range ids {
 		c, err := s.caseOf(ctx, exam, id)
@@ -549,7 +511,7 @@ func (s *Service) LeaderQueue(ctx context.Context, p *identity.Principal, exam s
 		}
 		out = append(out, c)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (s *Service) caseOf(ctx context.Context, exam string, id int64) (Case, error) {
@@ -676,23 +638,10 @@ func (s *Service) Calibrate(ctx context.Context, exam string, n int) (int, error
 	}
 	made := 0
 	err := s.db.InTx(ctx, func(tx *db.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id FROM exam_marking_answers a WHERE exam = ? AND stage = ? AND recording <> ''
+		ids, err := db.Column[int64](ctx, tx, `SELECT id FROM exam_marking_answers a WHERE exam = ? AND stage = ? AND recording <> ''
 			AND final_rule IN (?, ?, ?, ?) AND NOT EXISTS (SELECT 1 FROM exam_marking_marks m WHERE m.answer_id = a.id AND m.round = ?)
 			ORDER BY RANDOM() LIMIT ?`, exam, StageFinal, RuleMachine, RuleSingle, RuleAgree, RuleThird, RoundCalibration, n)
 		if err != nil {
-			return err
-		}
-		var ids []int64
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		for _, id := range ids {

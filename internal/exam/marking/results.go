@@ -64,20 +64,10 @@ func (s *Service) visibleSchools(ctx context.Context, p *identity.Principal, exa
 	if !p.Can(PermResults) {
 		return nil, false, nil
 	}
-	rows, err := s.db.Query(ctx, "SELECT DISTINCT school_org_id FROM exam_marking_candidates WHERE exam = ?", exam)
+	ids, err := db.Column[int64](ctx, s.db, "SELECT DISTINCT school_org_id FROM exam_marking_candidates WHERE exam = ?", exam)
 	if err != nil {
 		return nil, false, err
 	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, false, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
 	var out []int64
 	for _, id := range ids {
 		org, err := s.orgs.Org(ctx, id)
@@ -88,7 +78,7 @@ func (s *Service) visibleSchools(ctx context.Context, p *identity.Principal, exa
 			out = append(out, id)
 		}
 	}
-	return out, false, rows.Err()
+	return out, false, nil
 }
 
 // Results lists the results of exam that p may see: staff see every

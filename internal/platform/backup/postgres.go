@@ -102,20 +102,8 @@ func quoteIdent(s string) string {
 // searchPath returns the existing schemas of d's search path: where the
 // program's tables are.
 func searchPath(ctx context.Context, d *db.DB) ([]string, error) {
-	rows, err := d.Query(ctx, "SELECT s FROM unnest(current_schemas(false)) AS s")
+	out, err := db.Column[string](ctx, d, "SELECT s FROM unnest(current_schemas(false)) AS s")
 	if err != nil {
-		return nil, fmt.Errorf("backup: read search path: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, fmt.Errorf("backup: read search path: %w", err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("backup: read search path: %w", err)
 	}
 	if len(out) == 0 {

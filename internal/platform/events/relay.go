@@ -195,22 +195,9 @@ func (b *Bus) sequence(ctx context.Context) (int, error) {
 			Scan(&last); err != nil {
 			return fmt.Errorf("lock the sequence: %w", err)
 		}
-		rows, err := tx.Query(ctx, "SELECT seq FROM events_outbox WHERE pos IS NULL ORDER BY seq LIMIT ?", b.opt.BatchSize)
+		seqs, err := db.Column[int64](ctx, tx, "SELECT seq FROM events_outbox WHERE pos IS NULL ORDER BY seq LIMIT ?", b.opt.BatchSize)
 		if err != nil {
 			return fmt.Errorf("read new outbox rows: %w", err)
-		}
-		var seqs []int64
-		for rows.Next() {
-			var s int64
-			if err := rows.Scan(&s); err != nil {
-				rows.Close()
-				return err
-			}
-			seqs = append(seqs, s)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
 		}
 		for _, s := range seqs {
 			last++
