@@ -117,6 +117,7 @@ var routeAccess = map[string][]string{
 	"PUT /api/v1/exam/site/{site}/answers/{session}/files/{sha256}": examStaff,
 	"POST /api/v1/exam/site/{site}/answers/{session}/manifest":      examStaff,
 	"POST /api/v1/exam/marking/{exam}/tasks/next":                   examiners,
+	"GET /api/v1/exam/marking/{exam}/tasks/waiting":                 examiners,
 	"POST /api/v1/exam/marking/tasks/{task}/mark":                   examiners,
 	"POST /api/v1/exam/marking/tasks/{task}/problem":                examiners,
 	"GET /api/v1/exam/marking/tasks/{task}/audio":                   examiners,

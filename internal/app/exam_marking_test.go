@@ -192,8 +192,8 @@ func TestExamMarkingFlow(t *testing.T) {
 				t.Errorf("the workspace page shows %q", secret)
 			}
 		}
-		if !strings.Contains(ws, "/static/marking/mark.js") {
-			t.Error("the workspace page does not load its script")
+		if !strings.Contains(ws, "/static/marking/mark.js") || !strings.Contains(ws, "新任务到达时会自动显示") {
+			t.Error("the workspace page does not load its script or lacks the waiting message")
 		}
 		scores := map[string]map[string]float64{ // recording → examiner → score
 			r1: {"examiner": 4, "examiner2": 4.5},
@@ -203,9 +203,22 @@ func TestExamMarkingFlow(t *testing.T) {
 		mark := func(who string) bool {
 			t.Helper()
 			c := exs[who]
+			// The workspace's idle check agrees with what tasks/next hands out.
+			var w struct {
+				Waiting bool `json:"waiting"`
+			}
+			if code := c.getJSON("/api/v1/exam/marking/2027-ZK/tasks/waiting", &w); code != 200 {
+				t.Fatalf("%s tasks/waiting: %d", who, code)
+			}
 			resp := c.do("POST", "/api/v1/exam/marking/2027-ZK/tasks/next", "application/json", "", nil)
 			if resp.StatusCode == 404 {
+				if w.Waiting {
+					t.Errorf("%s: tasks/waiting said yes, tasks/next found no task", who)
+				}
 				return false
+			}
+			if !w.Waiting {
+				t.Errorf("%s: tasks/waiting said no, tasks/next handed out a task", who)
 			}
 			raw, _ := io.ReadAll(resp.Body)
 			if resp.StatusCode != 200 {

@@ -51,6 +51,8 @@ func (h *Handlers) Routes() []web.Route {
 		// Marking API (the examiner workspace speaks it).
 		{Method: "POST", Path: "/api/v1/exam/marking/{exam}/tasks/next", Perm: PermMark, Tag: tag, NoAudit: true,
 			Summary: "Lease the next anonymised marking task (404 no_task when none)", Response: Task{}, Handler: h.apiNext},
+		{Method: "GET", Path: "/api/v1/exam/marking/{exam}/tasks/waiting", Perm: PermMark, Tag: tag,
+			Summary: "Whether a task is waiting for me (reads only: the workspace polls it while idle, then leases with tasks/next)", Response: waitingResponse{}, Handler: h.apiWaiting},
 		{Method: "POST", Path: "/api/v1/exam/marking/tasks/{task}/mark", Perm: PermMark, Tag: tag,
 			Summary: "Submit the mark of a task I hold", Request: markRequest{}, Handler: h.apiMark},
 		{Method: "POST", Path: "/api/v1/exam/marking/tasks/{task}/problem", Perm: PermMark, Tag: tag,
@@ -109,6 +111,10 @@ func (h *Handlers) Routes() []web.Route {
 		{Method: "GET", Path: "/exam/score", Perm: web.Public, Handler: h.scorePage},
 		{Method: "POST", Path: "/exam/score", Perm: web.Public, Handler: h.scoreSubmit},
 	}
+}
+
+type waitingResponse struct {
+	Waiting bool `json:"waiting"`
 }
 
 type markRequest struct {
@@ -198,6 +204,14 @@ func (h *Handlers) apiNext(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return web.JSON(w, http.StatusOK, t)
+}
+
+func (h *Handlers) apiWaiting(w http.ResponseWriter, r *http.Request) error {
+	ok, err := h.svc.TaskWaiting(r.Context(), principal(r), r.PathValue("exam"))
+	if err != nil {
+		return err
+	}
+	return web.JSON(w, http.StatusOK, waitingResponse{Waiting: ok})
 }
 
 func (h *Handlers) apiMark(w http.ResponseWriter, r *http.Request) error {

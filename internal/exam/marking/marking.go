@@ -310,6 +310,40 @@ func (s *Service) NextTask(ctx context.Context, p *identity.Principal, exam stri
 	return s.taskView(ctx, p, taskID)
 }
 
+// taskWaitingQuery tells whether NextTask would have something for an
+// examiner, without a write: a task they hold; a lease run out anywhere
+// (NextTask frees it first, so the answer may be theirs to take); an
+// answer in human marking that still needs a mark they have not given; an
+// open calibration re-mark of an answer they have not marked. Each part
+// stops at its first row and reads an index (the leases and the open
+// calibration re-marks by exam_marking_marks_examiner or _lease, answers
+// in human marking by exam_marking_answers_stage, their marks by the
+// unique (answer_id, examiner_id) and (answer_id, round) keys), so idle
+// examiners polling it cost neither a write nor a table scan.
+const taskWaitingQuery = `SELECT CASE WHEN
+	EXISTS (SELECT 1 FROM exam_marking_marks WHERE exam = ? AND examiner_id = ? AND state = 'leased')
+	OR EXISTS (SELECT 1 FROM exam_marking_marks WHERE state = 'leased' AND lease_until < ?)
+	OR EXISTS (SELECT 1 FROM exam_marking_answers a WHERE a.exam = ? AND a.stage = ?
+		AND NOT EXISTS (SELECT 1 FROM exam_marking_marks m WHERE m.answer_id = a.id AND m.examiner_id = ?)
+		AND (SELECT COUNT(*) FROM exam_marking_marks m WHERE m.answer_id = a.id AND m.round <= 3) < a.marks_needed)
+	OR EXISTS (SELECT 1 FROM exam_marking_marks m WHERE m.exam = ? AND m.examiner_id = 0 AND m.state = 'open'
+		AND NOT EXISTS (SELECT 1 FROM exam_marking_marks o WHERE o.answer_id = m.answer_id AND o.examiner_id = ?))
+	THEN 1 ELSE 0 END`
+
+func taskWaitingArgs(exam string, examiner, now int64) []any {
+	return []any{exam, examiner, now, exam, StageHuman, examiner, exam, examiner}
+}
+
+// TaskWaiting reports whether NextTask would hand p a task of exam now. It
+// only reads: the examiner workspace polls it while idle and asks for a
+// task when it answers yes. (A yes can still meet "no task" when another
+// examiner takes the last one first.)
+func (s *Service) TaskWaiting(ctx context.Context, p *identity.Principal, exam string) (bool, error) {
+	var n int
+	err := s.db.QueryRow(ctx, taskWaitingQuery, taskWaitingArgs(exam, p.User.ID, s.ms())...).Scan(&n)
+	return n == 1, err
+}
+
 // expireLeases frees tasks whose lease ran out: marking tasks are dropped
 // (the round is open again), calibration tasks go back to the pool.
 func expireLeases(ctx context.Context, tx *db.Tx, now int64) error {

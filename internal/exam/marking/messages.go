@@ -23,6 +23,8 @@ func Messages() web.Catalog {
 		"marking.no_exams":               {"暂无考试答卷。", "No exam answers yet."},
 		"marking.workspace":              {"评卷工作台", "Marking workspace"},
 		"marking.no_task":                {"当前没有待评任务。", "No task to mark right now."},
+		"marking.waiting":                {"暂无待评任务，新任务到达时会自动显示", "No task to mark yet; new tasks appear here by themselves"},
+		"marking.retrying":               {"稍后自动重试。", "Retrying shortly."},
 		"marking.mark_saved":             {"已提交。", "Submitted."},
 		"marking.err_generic":            {"操作失败：", "Failed:"},
 		"marking.points_of":              {"满分 %v 分", "out of %v"},

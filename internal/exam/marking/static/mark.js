@@ -2,6 +2,12 @@
 // recording, takes a score by button or keyboard and moves on.
 // Keys: digits (and "." for a half point) type a score, Enter submits,
 // Space plays or pauses, R replays from the start.
+//
+// With nothing to mark it waits for work by itself: it asks the read-only
+// GET …/tasks/waiting after 5 s, then 10, 20 and every 30 s (each ±20%,
+// so idle examiners do not ask in step), not at all while the tab is
+// hidden, at once when it is shown again; when a task is waiting it leases
+// it with POST …/tasks/next and shows it.
 (function () {
   'use strict';
   var root = document.getElementById('workspace');
@@ -11,6 +17,9 @@
   var $ = function (id) { return document.getElementById(id); };
   var statusEl = $('status'), taskEl = $('task'), audio = $('audio');
   var task = null, score = null, typed = '', busy = false;
+  var POLL_FIRST = 5000, POLL_MAX = 30000, JITTER = 0.2;
+  var idle = false, delay = POLL_FIRST, timer = null;
+  var base = '/api/v1/exam/marking/' + encodeURIComponent(exam);
 
   function say(msg) { statusEl.textContent = msg; }
 
@@ -91,19 +100,70 @@
     audio.play().catch(function () {});
   }
 
-  function next() {
+  // next leases a task. fromPoll: the waiting check said yes, so a "no
+  // task" (another examiner was quicker) keeps the current back-off
+  // instead of starting it again.
+  function next(fromPoll) {
     busy = true;
-    api('POST', '/api/v1/exam/marking/' + encodeURIComponent(exam) + '/tasks/next').then(function (t) {
+    api('POST', base + '/tasks/next').then(function (t) {
       busy = false;
+      idle = false;
+      delay = POLL_FIRST;
       show(t);
     }).catch(function (e) {
       busy = false;
-      task = null;
-      taskEl.hidden = true;
-      audio.removeAttribute('src');
-      say(e.status === 404 ? root.dataset.msgNone : root.dataset.msgError + ' ' + e.message);
+      if (!fromPoll) delay = POLL_FIRST;
+      wait(e.status === 404 ? root.dataset.msgWaiting : root.dataset.msgError + ' ' + e.message + ' ' + root.dataset.msgRetrying, e.status);
     });
   }
+
+  // wait shows msg and checks for work later, unless the session is gone.
+  function wait(msg, status) {
+    task = null;
+    taskEl.hidden = true;
+    audio.removeAttribute('src');
+    say(msg);
+    idle = status !== 401 && status !== 403;
+    schedule();
+  }
+
+  function schedule() {
+    clearTimeout(timer);
+    timer = null;
+    if (!idle || document.hidden) return; // visibilitychange resumes
+    var d = delay * (1 - JITTER + 2 * JITTER * Math.random());
+    delay = Math.min(delay * 2, POLL_MAX);
+    timer = setTimeout(poll, d);
+  }
+
+  function poll() {
+    timer = null;
+    if (!idle || busy || document.hidden) return;
+    api('GET', base + '/tasks/waiting').then(function (r) {
+      if (!idle || busy) return;
+      if (r.waiting) {
+        next(true);
+      } else {
+        say(root.dataset.msgWaiting);
+        schedule();
+      }
+    }).catch(function (e) {
+      if (!idle) return;
+      say(root.dataset.msgError + ' ' + e.message + ' ' + root.dataset.msgRetrying);
+      idle = e.status !== 401 && e.status !== 403;
+      schedule();
+    });
+  }
+
+  document.addEventListener('visibilitychange', function () {
+    if (document.hidden) {
+      clearTimeout(timer);
+      timer = null;
+    } else if (idle && !busy) {
+      delay = POLL_FIRST;
+      poll();
+    }
+  });
 
   function submit() {
     if (!task || busy || score === null) return;
