@@ -22,8 +22,10 @@
 //     simulation, with one candidate marked absent.
 //  4. The center's intake page shows each site's package complete.
 //  5. Two examiners mark every spoken answer in the browser workspace with
-//     the keyboard; on one answer they are far apart, the leader gives the
-//     third mark, still apart, and decides on the leader page.
+//     the keyboard (the first opened it before any answer arrived: tasks
+//     appear by themselves, nothing is reloaded); on one answer they are far
+//     apart, the leader gives the third mark, still apart, and decides on
+//     the leader page.
 //  6. Results are released: a school sees its own candidates, a candidate
 //     looks up their score with admission number and ID-card number, and
 //     every total is the sum of its item scores.
@@ -32,6 +34,7 @@
 import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -238,26 +241,44 @@ async function endSession(n, session, withShot) {
   if (withShot) await shot(p, `exam-day-console-${n.site}-${session}.png`);
 }
 
-// Marks every task offered in the workspace; score(task) gives the mark.
-async function markAll(p, score) {
-  await go(p, `/exam/marking/${EXAM}/mark`);
+// What the workspace says while it waits for work.
+const WAITING = '暂无待评任务，新任务到达时会自动显示';
+
+// The SHA-256 of the recording of the task shown: the same answer has the
+// same recording for every examiner, whatever order the tasks come in.
+async function recordingOf(p) {
+  const res = await p.context().request.get(BASE + (await p.locator('#audio').getAttribute('src')));
+  assert.equal(res.status(), 200, 'the task\'s recording');
+  return createHash('sha256').update(await res.body()).digest('hex');
+}
+
+// Marks count tasks in the open workspace p as they come: the workspace
+// shows a new task by itself when one arrives, so nothing is reloaded.
+// score(type, recording) gives the mark. Then the workspace waits again.
+async function markAll(p, count, score) {
   const given = [];
-  for (;;) {
-    const st = p.locator('#status');
-    await until('a task or the end of the queue', async () =>
-      (await p.locator('#task').isVisible()) || /当前没有待评任务/.test(await st.innerText()), 15_000, 100);
-    if (!(await p.locator('#task').isVisible())) break;
+  while (given.length < count) {
+    await p.locator('#task').waitFor({ state: 'visible', timeout: 180_000 });
     const id = (await p.locator('#task-id').innerText()).trim();
     const type = (await p.locator('#task-type').innerText()).trim();
-    const v = score(type, given);
+    const rec = await recordingOf(p);
+    const v = score(type, rec);
     await p.keyboard.press(String(v));
     await p.locator(`#scores button[data-score="${v}"][aria-pressed="true"]`).waitFor();
     await p.keyboard.press('Enter');
-    given.push({ type, score: v });
+    given.push({ type, score: v, rec });
     await until('the next task', async () =>
       !(await p.locator('#task').isVisible()) || (await p.locator('#task-id').innerText()).trim() !== id, 15_000, 50);
   }
+  await p.locator('#status', { hasText: WAITING }).waitFor({ timeout: 15_000 });
+  assert.equal(await p.locator('#task').isVisible(), false, 'no task shown while waiting');
   return given;
+}
+
+// Opens the workspace for examiner p.
+async function workspace(p) {
+  await go(p, `/exam/marking/${EXAM}/mark`);
+  return p;
 }
 
 describe('exam day: center and two site nodes, candidates, double marking, results', { timeout: 600_000 }, () => {
@@ -455,6 +476,12 @@ describe('exam day: center and two site nodes, candidates, double marking, resul
     await submit(lf);
     assert.match(await admin.locator('[data-testid="leaders"]').innerText(), new RegExp(`lead_${suffix}`));
     assert.equal(await admin.locator(`form[action="/exam/marking/${EXAM}/settings"] #double_share`).inputValue(), '100');
+    // The first examiner opens the workspace before any answer exists: it
+    // waits, and picks the tasks up by itself as they arrive.
+    ex1 = await workspace(await person(`ex1_${suffix}`, 'Pingjuan2027x'));
+    await ex1.locator('#status', { hasText: WAITING }).waitFor();
+    assert.equal(await ex1.locator('#task').isVisible(), false);
+    await shot(ex1, 'exam-day-workspace-waiting.png', { fullPage: false });
   });
 
   step('two site nodes start as their own processes, register and download their packages', async () => {
@@ -540,28 +567,27 @@ describe('exam day: center and two site nodes, candidates, double marking, resul
   });
 
   const present = () => cands.filter((c) => !c.absent);
-  let ex1, ex2, lead;
+  let ex1, ex2, lead, far; // far: the recording the two examiners are apart on
 
   step('two examiners mark every spoken answer in the workspace with the keyboard', async () => {
     // The machine scorer (when its model is installed) goes first; then
-    // every spoken answer waits for two people.
+    // every spoken answer waits for two people. Examiner 1's workspace,
+    // open since before the exam, shows each as it comes.
     const spoken = 2 * present().length;
-    ex1 = await person(`ex1_${suffix}`, 'Pingjuan2027x');
-    await until('every spoken answer in human marking', async () => {
-      await go(ex1, '/exam/marking');
-      const row = ex1.locator('[data-testid="exams"] tr', { hasText: EXAM });
-      if (!(await row.count())) return false;
-      const cells = await row.locator('td').allInnerTexts();
-      return Number(cells[1]) === spoken;
-    }, 120_000, 1000);
-    // Both examiners meet the answers in the same order; on the first
-    // imitation answer they are 4 points apart.
-    const first = (far) => (type, given) => type === 'imitate' && !given.some((g) => g.type === 'imitate') ? far : 1;
-    const m1 = await markAll(ex1, first(0));
-    assert.equal(m1.length, spoken, 'examiner 1 marked every spoken answer');
-    ex2 = await person(`ex2_${suffix}`, 'Pingjuan2027x');
-    const m2 = await markAll(ex2, first(4));
-    assert.equal(m2.length, spoken, 'examiner 2 marked every spoken answer');
+    // On the first imitation answer examiner 1 meets, the two are 4 points
+    // apart; every other answer gets 1 from both.
+    const m1 = await markAll(ex1, spoken, (type, rec) => {
+      if (type === 'imitate' && far === undefined) {
+        far = rec;
+        return 0;
+      }
+      return 1;
+    });
+    assert.ok(far, 'examiner 1 met an imitation answer');
+    ex2 = await workspace(await person(`ex2_${suffix}`, 'Pingjuan2027x'));
+    const m2 = await markAll(ex2, spoken, (type, rec) => (rec === far ? 4 : 1));
+    assert.deepEqual(m2.filter((g) => g.score === 4).map((g) => g.type), ['imitate'], 'examiner 2 met the same answer once');
+    assert.deepEqual(new Set(m2.map((g) => g.rec)), new Set(m1.map((g) => g.rec)), 'both marked the same answers');
     await shot(ex2, 'exam-day-marking-done.png', { fullPage: false });
     await go(ex2, '/exam/marking');
     const cells = await ex2.locator('[data-testid="exams"] tr', { hasText: EXAM }).locator('td').allInnerTexts();
@@ -570,8 +596,8 @@ describe('exam day: center and two site nodes, candidates, double marking, resul
 
   step('the leader gives the third mark, still apart, and decides on the leader page', async () => {
     lead = await person(`lead_${suffix}`, 'Pingjuan2027x');
-    const m3 = await markAll(lead, () => 2);
-    assert.deepEqual(m3, [{ type: 'imitate', score: 2 }], 'one third mark, on the imitation answer');
+    const m3 = await markAll(await workspace(lead), 1, () => 2);
+    assert.deepEqual(m3.map((g) => [g.type, g.score, g.rec]), [['imitate', 2, far]], 'one third mark, on the imitation answer');
     await go(lead, `/exam/marking/${EXAM}/lead`);
     const cases = lead.locator('[data-testid="case"]');
     assert.equal(await cases.count(), 1, 'one answer for the leader');

@@ -18,7 +18,7 @@
   var statusEl = $('status'), taskEl = $('task'), audio = $('audio');
   var task = null, score = null, typed = '', busy = false;
   var POLL_FIRST = 5000, POLL_MAX = 30000, JITTER = 0.2;
-  var idle = false, delay = POLL_FIRST, timer = null;
+  var idle = false, asking = false, delay = POLL_FIRST, timer = null;
   var base = '/api/v1/exam/marking/' + encodeURIComponent(exam);
 
   function say(msg) { statusEl.textContent = msg; }
@@ -113,8 +113,16 @@
     }).catch(function (e) {
       busy = false;
       if (!fromPoll) delay = POLL_FIRST;
-      wait(e.status === 404 ? root.dataset.msgWaiting : root.dataset.msgError + ' ' + e.message + ' ' + root.dataset.msgRetrying, e.status);
+      wait(e.status === 404 ? root.dataset.msgWaiting : failed(e), e.status);
     });
+  }
+
+  // A session that is gone (401) or a right taken away (403) ends the
+  // waiting; anything else is tried again later.
+  function fatal(status) { return status === 401 || status === 403; }
+
+  function failed(e) {
+    return root.dataset.msgError + ' ' + e.message + (fatal(e.status) ? '' : ' ' + root.dataset.msgRetrying);
   }
 
   // wait shows msg and checks for work later, unless the session is gone.
@@ -123,7 +131,7 @@
     taskEl.hidden = true;
     audio.removeAttribute('src');
     say(msg);
-    idle = status !== 401 && status !== 403;
+    idle = !fatal(status);
     schedule();
   }
 
@@ -138,8 +146,10 @@
 
   function poll() {
     timer = null;
-    if (!idle || busy || document.hidden) return;
+    if (!idle || busy || asking || document.hidden) return;
+    asking = true;
     api('GET', base + '/tasks/waiting').then(function (r) {
+      asking = false;
       if (!idle || busy) return;
       if (r.waiting) {
         next(true);
@@ -148,9 +158,10 @@
         schedule();
       }
     }).catch(function (e) {
+      asking = false;
       if (!idle) return;
-      say(root.dataset.msgError + ' ' + e.message + ' ' + root.dataset.msgRetrying);
-      idle = e.status !== 401 && e.status !== 403;
+      say(failed(e));
+      idle = !fatal(e.status);
       schedule();
     });
   }
