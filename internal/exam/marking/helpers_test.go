@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"jnedu/internal/exam/paper"
 	"jnedu/internal/identity"
 	"jnedu/internal/platform/blob"
+	fakeclock "jnedu/internal/platform/clock"
 	"jnedu/internal/platform/db"
 	"jnedu/internal/platform/events"
 )
@@ -95,11 +95,6 @@ func (f *fakeScorer) Submit(_ context.Context, _ db.Querier, req ScoreRequest) e
 	return nil
 }
 
-type clock struct{ ms atomic.Int64 }
-
-func (c *clock) now() time.Time      { return time.UnixMilli(c.ms.Load()) }
-func (c *clock) add(d time.Duration) { c.ms.Add(d.Milliseconds()) }
-
 type env struct {
 	t      *testing.T
 	ctx    context.Context
@@ -108,7 +103,7 @@ type env struct {
 	svc    *Service
 	blobs  blob.Store
 	cat    *fakeCatalog
-	clock  *clock
+	clock  *fakeclock.Fake
 	keys   map[string]ed25519.PrivateKey
 	orgs   map[string]identity.Org
 	people map[string]*identity.Principal
@@ -134,13 +129,12 @@ func newEnv(t *testing.T, d *db.DB) *env {
 	if _, err := d.Migrate(ctx, []db.Source{events.Migrations(), identity.Migrations(), Migrations()}); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ctx: ctx, d: d, clock: &clock{}, keys: map[string]ed25519.PrivateKey{}, orgs: map[string]identity.Org{},
+	e := &env{t: t, ctx: ctx, d: d, clock: fakeclock.NewFake(time.Date(2027, 6, 10, 9, 0, 0, 0, time.UTC)), keys: map[string]ed25519.PrivateKey{}, orgs: map[string]identity.Org{},
 		people: map[string]*identity.Principal{}, audio: map[string][]byte{}}
-	e.clock.ms.Store(time.Date(2027, 6, 10, 9, 0, 0, 0, time.UTC).UnixMilli())
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	rbac := identity.NewRBAC()
 	DefinePermissions(rbac)
-	e.ids = identity.NewService(d, rbac, identity.Settings{}, log, e.clock.now)
+	e.ids = identity.NewService(d, rbac, identity.Settings{}, log, e.clock.Now)
 	mk := func(code string, kind identity.OrgKind, parent string) {
 		o, err := e.ids.CreateOrg(ctx, nil, identity.OrgInput{ParentID: e.orgs[parent].ID, Kind: kind, Code: code, Name: code + "名"})
 		if err != nil {
@@ -175,8 +169,8 @@ func newEnv(t *testing.T, d *db.DB) *env {
 	if e.blobs, err = blob.OpenLocal(t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
-	bus := events.NewBus(d, events.Options{Logger: log, Now: e.clock.now})
-	e.svc = NewService(d, e.blobs, bus, e.ids, Config{BaseURL: "https://jnedu.test"}, log, e.clock.now)
+	bus := events.NewBus(d, events.Options{Logger: log, Now: e.clock.Now})
+	e.svc = NewService(d, e.blobs, bus, e.ids, Config{BaseURL: "https://jnedu.test"}, log, e.clock.Now)
 	e.cat = &fakeCatalog{keys: map[string]ed25519.PublicKey{}, papers: map[string]paper.Paper{"S1|A": testPaper("A"), "S1|B": testPaper("B")},
 		cands: map[string]Candidate{
 			"N1": {Number: "N1", Name: "王小明", School: "S1名", SchoolOrgID: e.orgs["S1"].ID, Site: "E-T01", Session: "S1", Variant: "A"},
@@ -218,7 +212,7 @@ func (e *env) finished(number string, choice int) bundle.CandidateResult {
 
 func (e *env) manifest(signer, site, session string, cands ...bundle.CandidateResult) bundle.Signed {
 	e.t.Helper()
-	m := bundle.AnswerManifest{Exam: testExam, Site: site, Session: session, CreatedAt: e.clock.ms.Load(), Candidates: cands}
+	m := bundle.AnswerManifest{Exam: testExam, Site: site, Session: session, CreatedAt: e.clock.Now().UnixMilli(), Candidates: cands}
 	s, err := bundle.Sign(e.keys[signer], &m)
 	if err != nil {
 		e.t.Fatal(err)

@@ -445,7 +445,7 @@ func TestTaskLeases(t *testing.T) {
 			t.Errorf("ex2 fetching ex1's recording: %v, want not found", err)
 		}
 		// The lease runs out: the answer goes to someone else, the late mark is refused.
-		e.clock.add(11 * time.Minute)
+		e.clock.Add(11 * time.Minute)
 		fourth, err := e.svc.NextTask(e.ctx, e.p("lead"), testExam)
 		if err != nil {
 			t.Fatal(err)

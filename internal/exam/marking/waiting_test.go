@@ -83,7 +83,7 @@ func TestTaskWaiting(t *testing.T) {
 		// ex2's lease runs out: a lease run out anywhere says yes (NextTask
 		// frees it); ex1, who marked every answer, then finds nothing, and
 		// the check says no again once the lease is freed.
-		e.clock.add(11 * time.Minute)
+		e.clock.Add(11 * time.Minute)
 		if !waiting("ex1") {
 			t.Error("an expired lease: waiting says no before NextTask frees it")
 		}
