@@ -17,6 +17,7 @@ import (
 	"jnedu/internal/exam"
 	"jnedu/internal/exam/marking"
 	"jnedu/internal/identity"
+	"jnedu/internal/insight"
 	"jnedu/internal/lrs"
 	"jnedu/internal/platform/blob"
 	"jnedu/internal/platform/db"
@@ -49,6 +50,7 @@ type App struct {
 	Exam     *exam.Service
 	Speech   *speech.Service
 	LRS      *lrs.Service
+	Insight  *insight.Service
 	Routes   *web.Routes
 	Handler  http.Handler
 	Metrics  *web.Metrics
@@ -57,7 +59,7 @@ type App struct {
 
 // Sources lists every subsystem's migrations, in dependency order.
 func Sources() []db.Source {
-	return []db.Source{events.Migrations(), jobs.Migrations(), identity.Migrations(), share.Migrations(), exam.Migrations(), marking.Migrations(), roster.Migrations(), lrs.Migrations()}
+	return []db.Source{events.Migrations(), jobs.Migrations(), identity.Migrations(), share.Migrations(), exam.Migrations(), marking.Migrations(), roster.Migrations(), lrs.Migrations(), insight.Migrations()}
 }
 
 // Open connects to the database without touching its schema.
@@ -106,6 +108,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	marking.DefinePermissions(a.RBAC)
 	roster.DefinePermissions(a.RBAC)
 	lrs.DefinePermissions(a.RBAC)
+	insight.DefinePermissions(a.RBAC)
 	a.Identity = identity.NewService(d, a.RBAC, identity.Settings{
 		SessionTTL: cfg.SessionTTL.Duration, SessionMaxAge: cfg.SessionMaxAge.Duration,
 		LoginMaxFailures: cfg.LoginMaxFailures, LoginLockout: cfg.LoginLockout.Duration,
@@ -139,18 +142,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 		MaxDocument: cfg.LRSMaxDocumentKB << 10, MaxQueryLimit: cfg.LRSPageSize})
 	subscribeRecords(a)
 
-	tr, err := web.NewTranslator(web.Messages(), identity.Messages(), share.Messages(), marking.Messages(), roster.Messages(), exam.Messages(), lrs.Messages(), systemMessages())
+	tr, err := web.NewTranslator(web.Messages(), identity.Messages(), share.Messages(), marking.Messages(), roster.Messages(), exam.Messages(), lrs.Messages(), insight.Messages(), systemMessages())
 	if err != nil {
 		return nil, err
 	}
 	ih := identity.NewHandlers(a.Identity, identity.HandlerConfig{
 		MaxBody: cfg.MaxBodyBytes, Demo: cfg.Demo,
 		ImportLimits: tabular.Limits{MaxBytes: cfg.MaxImportBytes, MaxRows: cfg.MaxImportRows},
-		Tiles:        append(append(append(append(share.Tiles(), exam.Tiles()...), marking.Tiles()...), roster.Tiles()...), lrs.Tiles()...),
+		Tiles:        append(append(append(append(append(share.Tiles(), exam.Tiles()...), marking.Tiles()...), roster.Tiles()...), lrs.Tiles()...), insight.Tiles()...),
 	})
 	rd, err := web.NewRenderer(tr, log, ih.Chrome, web.TemplateSet{Prefix: "identity", FS: identity.TemplatesFS()},
 		web.TemplateSet{Prefix: "share", FS: share.TemplatesFS()}, web.TemplateSet{Prefix: "exam", FS: exam.TemplatesFS()}, web.TemplateSet{Prefix: "marking", FS: marking.TemplatesFS()},
-		web.TemplateSet{Prefix: "roster", FS: roster.TemplatesFS()}, web.TemplateSet{Prefix: "lrs", FS: lrs.TemplatesFS()})
+		web.TemplateSet{Prefix: "roster", FS: roster.TemplatesFS()}, web.TemplateSet{Prefix: "lrs", FS: lrs.TemplatesFS()},
+		web.TemplateSet{Prefix: "insight", FS: insight.TemplatesFS()})
 	if err != nil {
 		return nil, err
 	}
@@ -197,11 +201,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	a.Routes.Add(roster.NewHandlers(a.Roster, rd, a.Identity, tabular.Limits{MaxBytes: cfg.MaxImportBytes, MaxRows: cfg.MaxImportRows}).Routes()...)
 	a.Routes.Add(lrs.NewAPI(a.LRS).Routes()...)
 	a.Routes.Add(lrs.NewHandlers(a.LRS, a.Identity, rd, cfg.MaxBodyBytes).Routes()...)
+	// Indicators and dashboards over the records.
+	a.Insight = insight.NewService(d, insightPeople{a.Roster, a.Identity}, insight.Config{MinGroup: cfg.InsightMinGroup, BaseURL: base}, log, opt.Now)
+	subscribeInsight(a)
+	a.Routes.Add(insight.NewHandlers(a.Insight, a.Identity, rd).Routes()...)
 	srv := &web.Server{
 		Routes: a.Routes, Guard: identity.NewGuard(a.Identity, cfg.MaxBodyBytes, cfg.MaxImportBytes+1<<20),
 		Renderer: rd, Log: log, Metrics: a.Metrics, ClientIP: web.ClientIP{Trusted: web.ParseTrusted(cfg.TrustedProxies)},
 		Audit: a.Identity.AuditRequest, LoginPath: "/login", PasswordPath: "/account/password",
-		Static: map[string]fs.FS{"share": share.StaticFS(), "exam": exam.StaticFS(), "marking": marking.StaticFS()},
+		Static: map[string]fs.FS{"share": share.StaticFS(), "exam": exam.StaticFS(), "marking": marking.StaticFS(), "insight": insight.StaticFS()},
 	}
 	a.Handler = srv.Handler()
 	return a, nil

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"jnedu/internal/exam/marking"
+	"jnedu/internal/identity"
+	"jnedu/internal/insight"
 	"jnedu/internal/lrs"
 	"jnedu/internal/platform/events"
 	"jnedu/internal/share"
@@ -65,6 +68,70 @@ func subscribeRecords(a *App) {
 	bridge(a, share.TopicViewed, func(ctx context.Context, ev events.Envelope[share.ViewEvent]) (record, error) {
 		return videoRecord(base, ev.Payload), nil
 	})
+	bridge(a, marking.TopicScored, func(ctx context.Context, ev events.Envelope[marking.ScoredEvent]) (record, error) {
+		orgID := ev.Payload.Actor.OrgID
+		if orgID == 0 {
+			// A candidate of no known school is filed under the site, or
+			// else the root organisation.
+			o, err := a.Identity.OrgByCode(ctx, ev.Payload.Context.Site)
+			if err != nil {
+				roots, rerr := a.Identity.Orgs(ctx, identity.OrgFilter{Kinds: []identity.OrgKind{identity.KindBureau}, Limit: 1})
+				if rerr != nil || len(roots) == 0 {
+					return record{}, fmt.Errorf("exam record %s: no organisation: %v", ev.ID, err)
+				}
+				o = roots[0]
+			}
+			orgID = o.ID
+		}
+		return scoredRecord(base, ev.Payload, orgID), nil
+	})
+}
+
+// scoredRecord turns a final answer score into a statement: the candidate
+// (an account of the exam) scored on the item, within the paper and the
+// exam, with where and how it was scored.
+func scoredRecord(base string, ev marking.ScoredEvent, orgID int64) record {
+	exam := ev.Actor.HomePage
+	ext := lrs.Statement{
+		orgExtension(base):                      orgID,
+		insight.Ext(base, insight.ExtItemType):  ev.Object.ItemType,
+		insight.Ext(base, "scoring-rule"):       ev.Result.Rule,
+		insight.Ext(base, insight.ExtTolerance): ev.Context.Tolerance,
+	}
+	if ev.Context.Site != "" {
+		ext[insight.Ext(base, insight.ExtSite)] = ev.Context.Site
+	}
+	if ev.Context.Machine != nil {
+		ext[insight.Ext(base, insight.ExtMachineScore)] = *ev.Context.Machine
+	}
+	if ev.Context.Human != nil {
+		ext[insight.Ext(base, insight.ExtHumanScore)] = *ev.Context.Human
+	}
+	st := lrs.Statement{
+		"actor": lrs.Statement{"objectType": "Agent", "account": lrs.Statement{"homePage": exam, "name": ev.Actor.Name}},
+		"verb":  lrs.Statement{"id": ev.Verb, "display": lrs.Statement{"zh-CN": "得分", "en-US": "scored"}},
+		"object": lrs.Statement{"objectType": "Activity", "id": ev.Object.ID, "definition": lrs.Statement{
+			"type": "http://adlnet.gov/expapi/activities/cmi.interaction",
+			"name": lrs.Statement{"zh-CN": "第 " + ev.Object.Item + " 题", "en-US": "Item " + ev.Object.Item}}},
+		"result": lrs.Statement{
+			"score":   lrs.Statement{"raw": ev.Result.Raw, "min": ev.Result.Min, "max": ev.Result.Max, "scaled": ev.Result.Scaled},
+			"success": ev.Result.Success,
+		},
+		"context": lrs.Statement{
+			"platform": "jnedu",
+			"contextActivities": lrs.Statement{
+				"parent": []any{lrs.Statement{"objectType": "Activity", "id": exam + "/papers/" + ev.Object.Paper,
+					"definition": lrs.Statement{"type": "http://adlnet.gov/expapi/activities/assessment"}}},
+				"grouping": []any{
+					lrs.Statement{"objectType": "Activity", "id": exam, "definition": lrs.Statement{"type": "http://adlnet.gov/expapi/activities/assessment"}},
+					lrs.Statement{"objectType": "Activity", "id": orgActivity(base, orgID), "definition": lrs.Statement{"type": "http://id.tincanapi.com/activitytype/school"}},
+				},
+			},
+			"extensions": ext,
+		},
+		"timestamp": time.UnixMilli(ev.At).UTC().Format("2006-01-02T15:04:05.000Z"),
+	}
+	return record{Statement: st, OrgID: orgID}
 }
 
 // Extension IRIs of the platform.

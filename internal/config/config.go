@@ -55,6 +55,9 @@ type Config struct {
 	LRSMaxDocumentKB   int64 `toml:"lrs_max_document_kb"`   // one state or profile document (default 4096)
 	LRSPageSize        int   `toml:"lrs_page_size"`         // most statements in one GET page (default 500)
 
+	// Indicators: groups smaller than this are hidden from aggregate views.
+	InsightMinGroup int `toml:"insight_min_group"` // default 5
+
 	// ConfigFile is the file that was read, if any (not a file key).
 	ConfigFile string `toml:"-"`
 }
@@ -101,6 +104,7 @@ func Default() Config {
 		LRSMaxAttachmentMB: 32,
 		LRSMaxDocumentKB:   4096,
 		LRSPageSize:        500,
+		InsightMinGroup:    5,
 	}
 }
 
@@ -260,6 +264,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LRSMaxBatch < 1 || c.LRSMaxBatch > 100000 || c.LRSPageSize < 1 || c.LRSPageSize > 10000 {
 		errs = append(errs, errors.New("lrs_max_batch must be 1 to 100000 and lrs_page_size 1 to 10000"))
+	}
+	if c.InsightMinGroup < 1 || c.InsightMinGroup > 100 {
+		errs = append(errs, errors.New("insight_min_group must be 1 to 100"))
 	}
 	if c.LRSMaxDocumentKB < 1 || c.LRSMaxDocumentKB > c.LRSMaxBodyMB<<10 {
 		errs = append(errs, errors.New("lrs_max_document_kb must be at least 1 and within lrs_max_body_mb"))

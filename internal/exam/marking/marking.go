@@ -141,13 +141,13 @@ func (s *Service) mustLead(ctx context.Context, p *identity.Principal, exam stri
 // record once per distinct final score. A change of an earlier final score
 // is recorded with who and why.
 func (s *Service) finalize(ctx context.Context, tx db.Querier, id int64, score float64, rule string, by int64, reason string) error {
-	var exam, number, paperCode, item, itemType string
-	var maxPts float64
-	var old, published sql.NullFloat64
+	var exam, number, paperCode, item, itemType, site string
+	var maxPts, tolerance float64
+	var old, published, machine sql.NullFloat64
 	var orgID int64
 	err := tx.QueryRow(ctx, `SELECT a.exam, a.number, a.paper_code, a.item, a.item_type, a.max_points, a.final_score, a.published_score,
-		COALESCE(c.school_org_id, 0) FROM exam_marking_answers a LEFT JOIN exam_marking_candidates c ON c.exam = a.exam AND c.number = a.number
-		WHERE a.id = ?`, id).Scan(&exam, &number, &paperCode, &item, &itemType, &maxPts, &old, &published, &orgID)
+		COALESCE(c.school_org_id, 0), a.site, a.tolerance, a.machine_score FROM exam_marking_answers a LEFT JOIN exam_marking_candidates c ON c.exam = a.exam AND c.number = a.number
+		WHERE a.id = ?`, id).Scan(&exam, &number, &paperCode, &item, &itemType, &maxPts, &old, &published, &orgID, &site, &tolerance, &machine)
 	if err != nil {
 		return err
 	}
@@ -170,6 +170,20 @@ func (s *Service) finalize(ctx context.Context, tx db.Querier, id int64, score f
 	if maxPts > 0 {
 		scaled = score / maxPts
 	}
+	// Where and how it was scored, for the indicators (machine–human
+	// agreement per site): the machine's score and the mean human mark.
+	var human sql.NullFloat64
+	if err := tx.QueryRow(ctx, "SELECT AVG(score) FROM exam_marking_marks WHERE answer_id = ? AND state = 'done' AND round < 4 AND score IS NOT NULL", id).Scan(&human); err != nil {
+		return err
+	}
+	sc := ScoredContext{Site: site, Tolerance: tolerance}
+	if machine.Valid {
+		sc.Machine = &machine.Float64
+	}
+	if human.Valid {
+		h := RoundScore(human.Float64)
+		sc.Human = &h
+	}
 	base := strings.TrimRight(s.cfg.BaseURL, "/") + "/exams/" + exam
 	ev := ScoredEvent{
 		Actor:  ScoredActor{HomePage: base, Name: number, OrgID: orgID},
@@ -178,6 +192,7 @@ func (s *Service) finalize(ctx context.Context, tx db.Querier, id int64, score f
 		Result: ScoredResult{Raw: score, Min: 0, Max: maxPts, Scaled: RoundScore(scaled), Success: scaled >= SuccessShare, Rule: rule},
 		At:     now,
 	}
+	ev.Context = sc
 	if err := events.PublishTx(ctx, tx, s.bus, TopicScored, ev); err != nil {
 		return err
 	}

@@ -183,6 +183,16 @@ type ScoredEvent struct {
 	Object ScoredObject `json:"object"`
 	Result ScoredResult `json:"result"`
 	At     int64        `json:"timestamp"`
+	// Context is where and how the answer was scored.
+	Context ScoredContext `json:"context"`
+}
+
+// ScoredContext is where and how an answer was scored.
+type ScoredContext struct {
+	Site      string   `json:"site,omitempty"`      // exam site code
+	Machine   *float64 `json:"machine,omitempty"`   // the machine's raw score, when it scored the answer
+	Human     *float64 `json:"human,omitempty"`     // the mean of the human marks (not calibration re-marks), when people marked it
+	Tolerance float64  `json:"tolerance,omitempty"` // the points within which two marks agree
 }
 
 // ScoredActor is the candidate: an account named by the admission number
