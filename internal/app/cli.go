@@ -43,6 +43,7 @@ Commands:
   speech    speech scoring: speech score | speech eval DIR | speech fit DIR -o FILE
   worker    run background workers only: worker speech
   lrs       learning-record store: lrs client-create -org CODE -name NAME | lrs client-list | lrs client-revoke -id ID
+  insight   indicators: insight recompute [-from DATE] [-to DATE] (rebuild the figures from the records)
   backup    write a consistent backup of the database and blobs (safe while serve runs)
   restore   restore a backup into the configured database and data folder (stop serve first)
   version   print the version
@@ -86,6 +87,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		err = cmdWorker(ctx, rest, stdout, stderr, getenv)
 	case "lrs":
 		err = cmdLRS(ctx, rest, stdout, stderr, getenv)
+	case "insight":
+		err = cmdInsight(ctx, rest, stdout, stderr, getenv)
 	case "backup":
 		err = cmdBackup(ctx, rest, stdout, stderr, getenv)
 	case "restore":
@@ -193,6 +196,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			a.Log.Info("demo data loaded")
 		}
 		loadExamDemo(ctx, a)
+		loadInsightDemo(ctx, a)
 	}
 	return a.Serve(ctx, func(addr string) {
 		a.Log.Info("listening", "addr", addr, "database", a.DB.String(), "data", cfg.DataDir, "blobs", blob.RedactURL(cfg.BlobURL),

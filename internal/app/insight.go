@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"jnedu/internal/identity"
 	"jnedu/internal/insight"
@@ -103,4 +105,34 @@ func (p insightPeople) TeacherClasses(ctx context.Context, userID int64) ([]insi
 		}
 	}
 	return out, nil
+}
+
+// insightDemoStore stores the dashboards' demo records through the store.
+type insightDemoStore struct{ lrs *lrs.Service }
+
+func (s insightDemoStore) StoreRecord(ctx context.Context, st map[string]any, orgPath string, userID int64) error {
+	err := s.lrs.StoreRecord(ctx, st, orgPath, userID)
+	if errors.Is(err, lrs.ErrConflict) {
+		return fmt.Errorf("%w: %v", insight.ErrExists, err)
+	}
+	return err
+}
+
+func (s insightDemoStore) Has(ctx context.Context, id string) (bool, error) {
+	_, err := s.lrs.Statement(ctx, id, "")
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// loadInsightDemo records the dashboards' demo activity (once).
+func loadInsightDemo(ctx context.Context, a *App) {
+	n, err := insight.LoadDemo(ctx, a.Identity, insightDemoStore{a.LRS}, a.LRS.BaseURL(), time.Now())
+	switch {
+	case err != nil:
+		a.Log.Warn("demo learning records not loaded", "err", err)
+	case n > 0:
+		a.Log.Info("demo learning records loaded", "statements", n)
+	}
 }
