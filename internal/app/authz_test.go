@@ -26,6 +26,7 @@ var (
 	examStaff   = []string{"admin", "exam_staff"}
 	resultSeers = []string{"admin", "exam_staff", "school_admin", "teacher", "teacher2"}
 	rosterView  = []string{"admin", "school_admin", "teacher", "teacher2", "student"}
+	insightView = []string{"admin", "school_admin", "teacher", "teacher2"}
 	// xapiClient: an xAPI credential (HTTP Basic key and secret), never a
 	// session or bearer token. These routes are web.Route.OwnAuth.
 	xapiClient = []string{"xapi-client"}
@@ -258,6 +259,12 @@ var routeAccess = map[string][]string{
 	"POST /lrs/clients":                                             managers,
 	"POST /lrs/clients/{id}/revoke":                                 managers,
 	"GET /lrs/records":                                              managers,
+	"GET /insight":                                                  insightView,
+	"GET /insight/orgs/{id}":                                        insightView,
+	"GET /insight/orgs/{id}/export":                                 insightView,
+	"GET /api/v1/insight/indicators":                                insightView,
+	"GET /api/v1/insight/indicators/{key}":                          insightView,
+	"GET /api/v1/insight/orgs/{id}/students":                        insightView,
 }
 
 // requestFor builds a harmless request for a route: ids that exist, bodies

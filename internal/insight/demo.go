@@ -151,7 +151,7 @@ func LoadDemo(ctx context.Context, orgs DemoOrgs, store DemoStore, base string, 
 					}
 				}
 			}
-			for t := 0; t < 3; t++ {
+			for t := 0; t < 6; t++ {
 				who := fmt.Sprintf("demo-%s-t%d", school.Code, t)
 				label := demoSurnames[(si+t*7)%len(demoSurnames)] + "老师"
 				lessons := rng.IntN(int(1 + 4*level))

@@ -37,6 +37,7 @@ func Tiles() []identity.Tile {
 type Orgs interface {
 	VisibleOrg(ctx context.Context, actor *identity.Principal, perm web.Perm, id int64) (identity.Org, error)
 	Org(ctx context.Context, id int64) (identity.Org, error)
+	OrgByCode(ctx context.Context, code string) (identity.Org, error)
 	Orgs(ctx context.Context, f identity.OrgFilter) ([]identity.Org, error)
 	Record(ctx context.Context, q db.Querier, e identity.AuditEntry) error
 }
@@ -216,7 +217,20 @@ func (h *Handlers) figures(ctx context.Context, v view, ind Indicator, parts boo
 		q.Children = v.children
 		q.ByClass = v.org.Kind == identity.KindSchool && ind.Class
 	}
-	return h.svc.Figures(ctx, q)
+	f, err := h.svc.Figures(ctx, q)
+	if err != nil || ind.Dim != "site" {
+		return f, err
+	}
+	for i, d := range f.Dims {
+		if d.Key == "" {
+			continue
+		}
+		if o, err := h.orgs.OrgByCode(ctx, d.Key); err == nil {
+			f.Dims[i].Name = o.Name
+			f.Dims[i].OrgID = o.ID
+		}
+	}
+	return f, nil
 }
 
 func pathID(r *http.Request) (int64, error) {

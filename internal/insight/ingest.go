@@ -70,7 +70,8 @@ type member struct {
 type watch struct {
 	Actor    string `json:"a"`
 	Activity string `json:"i"`
-	DeltaMS  int64  `json:"d"`
+	CumMS    int64  `json:"c"` // the cumulative time the statement reported
+	DeltaMS  int64  `json:"d"` // what it added
 }
 
 // parsed is what the indicators read of a statement.
@@ -303,10 +304,15 @@ func (s *Service) build(st Statement, p parsed, per Person) (contrib, bool) {
 	base := s.cfg.BaseURL
 	c := contrib{Week: WeekOf(p.at), OrgID: orgIDOf(st.OrgPath), OrgPath: st.OrgPath, Class: per.Class}
 	label := cut(p.label, 100)
-	if per.Role == RoleTeacher {
+	exam := p.verb == verbScored
+	switch {
+	case per.Role == RoleTeacher:
 		c.Class = ""
 		c.Members = append(c.Members, member{M: mActiveTeachers, Member: p.actor, Label: label})
-	} else {
+	case !exam:
+		// Exam candidates are named by their admission number, not their
+		// platform account: their scores count for the exam figures, not
+		// as activity (which would count a student twice).
 		c.Members = append(c.Members, member{M: mActiveStudents, Member: p.actor, Label: label})
 	}
 	video := p.has(p.activityTypes, typeVideo) || p.has(p.categories, profileVideo)
@@ -320,14 +326,14 @@ func (s *Service) build(st Statement, p parsed, per Person) (contrib, bool) {
 			c.Aggs = append(c.Aggs, inc{M: mVideoDone})
 		}
 		if p.hasDuration {
-			c.Watch = &watch{Actor: p.actor, Activity: p.activity, DeltaMS: p.durationMS} // the cumulative time, until apply
+			c.Watch = &watch{Actor: p.actor, Activity: p.activity, CumMS: p.durationMS}
 		}
 	}
 	if per.Role == RoleTeacher && (video || lesson) {
 		class := cut(p.extString(base, ExtClass), 64)
 		c.Members = append(c.Members, member{M: mLessons, Member: p.actor + "|" + dayOf(p.at) + "|" + class})
 	}
-	if p.verb == verbScored && p.score != nil && p.activity != "" {
+	if exam && p.score != nil && p.activity != "" {
 		site := cut(p.extString(base, ExtSite), 64)
 		band := int(p.score.scaled * 10)
 		if band > 9 {
@@ -447,22 +453,27 @@ func (s *Service) takeBack(ctx context.Context, tx *db.Tx, id string, tombstone 
 // apply adds (sign 1) or takes back (sign −1) a contribution.
 func (s *Service) apply(ctx context.Context, tx *db.Tx, c *contrib, sign int64) error {
 	if c.Watch != nil {
-		if sign > 0 {
-			// c.Watch.DeltaMS holds the cumulative time: keep the increase.
-			var prev int64
-			err := tx.QueryRow(ctx, "SELECT watched_ms FROM insight_watch WHERE actor = ? AND activity = ?", c.Watch.Actor, c.Watch.Activity).Scan(&prev)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-			cum := c.Watch.DeltaMS
-			c.Watch.DeltaMS = max(0, cum-prev)
+		var prev int64
+		err := tx.QueryRow(ctx, "SELECT watched_ms FROM insight_watch WHERE actor = ? AND activity = ?", c.Watch.Actor, c.Watch.Activity).Scan(&prev)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		switch {
+		case sign > 0:
+			// What the statement adds is the increase of the cumulative
+			// time over the most seen before.
+			c.Watch.DeltaMS = max(0, c.Watch.CumMS-prev)
 			if c.Watch.DeltaMS > 0 {
 				if _, err := tx.Exec(ctx, `INSERT INTO insight_watch (actor, activity, watched_ms) VALUES (?, ?, ?)
-					ON CONFLICT (actor, activity) DO UPDATE SET watched_ms = excluded.watched_ms`, c.Watch.Actor, c.Watch.Activity, cum); err != nil {
+					ON CONFLICT (actor, activity) DO UPDATE SET watched_ms = excluded.watched_ms`, c.Watch.Actor, c.Watch.Activity, c.Watch.CumMS); err != nil {
 					return err
 				}
 			}
-		} else if c.Watch.DeltaMS > 0 {
+		case prev > c.Watch.CumMS:
+			// A later record of the same person and video reported more:
+			// the time was watched whatever this one said, so it stays.
+			c.Watch.DeltaMS = 0
+		case c.Watch.DeltaMS > 0:
 			if _, err := tx.Exec(ctx, "UPDATE insight_watch SET watched_ms = watched_ms - ? WHERE actor = ? AND activity = ?",
 				c.Watch.DeltaMS, c.Watch.Actor, c.Watch.Activity); err != nil {
 				return err
