@@ -90,8 +90,8 @@ func lessonSt(id, who string, at int64, org, class string) Statement {
 
 func scoredSt(id, who, site string, raw, machine, human float64, at int64, org string) Statement {
 	return Statement{ID: id, Stored: at, OrgPath: org, Body: map[string]any{
-		"actor": map[string]any{"account": map[string]any{"homePage": base + "/exams/E1", "name": who}},
-		"verb":  map[string]any{"id": verbScored},
+		"actor":  map[string]any{"account": map[string]any{"homePage": base + "/exams/E1", "name": who}},
+		"verb":   map[string]any{"id": verbScored},
 		"object": map[string]any{"id": base + "/exams/E1/items/" + id},
 		"result": map[string]any{"score": map[string]any{"raw": raw, "min": 0.0, "max": 10.0, "scaled": raw / 10}},
 		"context": map[string]any{"extensions": map[string]any{Ext(base, ExtSite): site, Ext(base, ExtMachineScore): machine,
