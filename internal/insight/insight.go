@@ -61,6 +61,9 @@ func (i Indicator) DefKey() string  { return "insight.def_" + i.Key }
 type cell struct {
 	m     map[string]acc
 	weeks int
+	// wk holds the distinct counts per week: over several weeks, a group's
+	// size is its largest week (never more than the people really in it).
+	wk map[string]map[int64]int64
 }
 
 type acc struct {

@@ -155,14 +155,33 @@ func (c *cell) add(r aggRow) {
 	a.N += r.n
 	a.Total += r.total
 	c.m[r.measure] = a
+	if distinctMeasures[r.measure] {
+		if c.wk == nil {
+			c.wk = map[string]map[int64]int64{}
+		}
+		if c.wk[r.measure] == nil {
+			c.wk[r.measure] = map[int64]int64{}
+		}
+		c.wk[r.measure][r.week] += r.n
+	}
+}
+
+// groupSize is the number of people (or answers) behind a cell: for a
+// distinct count over several weeks, its largest week.
+func (c cell) groupSize(measure string) float64 {
+	if !distinctMeasures[measure] || c.weeks <= 1 {
+		return c.n(measure)
+	}
+	var most int64
+	for _, n := range c.wk[measure] {
+		most = max(most, n)
+	}
+	return float64(most)
 }
 
 // value computes a cell's figure with the privacy rule.
 func (s *Service) value(ind Indicator, c cell) Value {
-	g := c.n(ind.Group)
-	if distinctMeasures[ind.Group] && c.weeks > 1 {
-		g /= float64(c.weeks)
-	}
+	g := c.groupSize(ind.Group)
 	v := Value{group: g, Text: "—"}
 	if c.m == nil || g == 0 {
 		return v
@@ -283,6 +302,7 @@ func (s *Service) Figures(ctx context.Context, q FigureQuery) (Figures, error) {
 			if ind.Dim == "band" {
 				// a band's group is the whole's candidates
 				c.m = mergeGroup(c.m, whole.m, ind.Group)
+				mergeWeeks(&c, whole, ind.Group)
 			}
 			name := k
 			if ind.Dim == "band" {
@@ -381,6 +401,16 @@ func mergeGroup(m, whole map[string]acc, group string) map[string]acc {
 	}
 	out[group] = whole[group]
 	return out
+}
+
+func mergeWeeks(c *cell, whole cell, group string) {
+	if whole.wk[group] == nil {
+		return
+	}
+	if c.wk == nil {
+		c.wk = map[string]map[int64]int64{}
+	}
+	c.wk[group] = whole.wk[group]
 }
 
 // StudentRow is one student's activity in a class over a period (a
