@@ -8,6 +8,7 @@ import (
 	"jnedu/internal/exam"
 	"jnedu/internal/exam/marking"
 	"jnedu/internal/identity"
+	"jnedu/internal/insight"
 	"jnedu/internal/platform/web"
 	"jnedu/internal/roster"
 	"jnedu/internal/share"
@@ -16,13 +17,13 @@ import (
 // TestTemplateKeysTranslated: every message key a template names literally
 // exists in both languages (an unknown key would show as itself).
 func TestTemplateKeysTranslated(t *testing.T) {
-	tr, err := web.NewTranslator(web.Messages(), identity.Messages(), share.Messages(), marking.Messages(), roster.Messages(), exam.Messages(), systemMessages())
+	tr, err := web.NewTranslator(web.Messages(), identity.Messages(), share.Messages(), marking.Messages(), roster.Messages(), exam.Messages(), insight.Messages(), systemMessages())
 	if err != nil {
 		t.Fatal(err)
 	}
 	keyRE := regexp.MustCompile(`\.T "([a-z_]+\.[a-z_0-9.]+)"`)
 	checked := 0
-	for name, fsys := range map[string]fs.FS{"identity": identity.TemplatesFS(), "share": share.TemplatesFS(), "exam": exam.TemplatesFS(), "marking": marking.TemplatesFS(), "roster": roster.TemplatesFS()} {
+	for name, fsys := range map[string]fs.FS{"identity": identity.TemplatesFS(), "share": share.TemplatesFS(), "exam": exam.TemplatesFS(), "marking": marking.TemplatesFS(), "roster": roster.TemplatesFS(), "insight": insight.TemplatesFS()} {
 		err := fs.WalkDir(fsys, ".", func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return err
