@@ -218,7 +218,7 @@ func (h *Handlers) figures(ctx context.Context, v view, ind Indicator, parts boo
 		q.ByClass = v.org.Kind == identity.KindSchool && ind.Class
 	}
 	f, err := h.svc.Figures(ctx, q)
-	if err != nil || ind.Dim != "site" {
+	if err != nil || ind.Dim != "site" || !parts {
 		return f, err
 	}
 	for i, d := range f.Dims {
