@@ -32,7 +32,7 @@ CREATE TABLE insight_agg (
 	total DOUBLE PRECISION NOT NULL DEFAULT 0,
 	PRIMARY KEY (measure, week, org_id, class, dim)
 );
-CREATE INDEX insight_agg_org ON insight_agg (org_id, class, measure, week);
+CREATE INDEX insight_agg_org ON insight_agg (org_id, measure, week, class);
 
 -- Distinct members of a set per week (people active, videos watched,
 -- lessons held): n counts the statements naming the member, so the member
