@@ -382,10 +382,14 @@ func (h *Handlers) dashboard(w http.ResponseWriter, r *http.Request) error {
 	}
 	d.TrendChart = h.chartJSON(trend)
 	parts := chartSeries{Unit: v.ind.Unit, Name: d.Info.Name, Kind: "bar"}
-	for _, p := range d.Focus.Parts {
-		parts.Labels = append(parts.Labels, partName(r, h, p))
-		parts.Values = append(parts.Values, p.Value.Value)
-		parts.Hidden = append(parts.Hidden, p.Hidden)
+	for i, p := range d.Focus.Parts {
+		// The ranking chart shows the first 25 with a figure (the table
+		// below lists them all).
+		if i < 25 && (p.Value.Value != nil || p.Hidden) {
+			parts.Labels = append(parts.Labels, partName(r, h, p))
+			parts.Values = append(parts.Values, p.Value.Value)
+			parts.Hidden = append(parts.Hidden, p.Hidden)
+		}
 		if d.Focus.PartsBy == "org" {
 			d.PartHref[p.Key] = h.link(p.OrgID, v, v.ind.Key, "")
 		} else if p.Key != "" {
