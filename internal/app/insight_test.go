@@ -51,7 +51,7 @@ type figures struct {
 	Dims    []struct{ Key, Name, Text string }
 }
 
-// TestInsightFromRecords: a video watched and an exam answer scored become
+// TestInsightFromRecords: a video added, watched and an exam answer scored become
 // statements in the store and then figures on the dashboards; the figures
 // are scoped to what each role covers, a class's students are shown to its
 // teacher and school only, exports are audited, and a rebuild from the
@@ -93,7 +93,11 @@ func TestInsightFromRecords(t *testing.T) {
 				Result: share.ViewResult{PositionMS: 590000, WatchedMS: 300000, Progress: 0.98, Completed: true}, At: now.UnixMilli() - 30000}); err != nil {
 				return err
 			}
-			ev := marking.ScoredEvent{Actor: marking.ScoredActor{HomePage: ta.LRS.BaseURL() + "/exams/E2026", Name: "2026000001", OrgID: school.ID},
+			if err := events.PublishTx(ctx, tx, ta.Bus, share.TopicUploaded, share.UploadEvent{Actor: actor, Object: share.ViewObject{VideoID: 8, Title: "校本微课", OrgID: school.ID},
+				At: now.UnixMilli() - 90000}); err != nil {
+				return err
+			}
+						ev := marking.ScoredEvent{Actor: marking.ScoredActor{HomePage: ta.LRS.BaseURL() + "/exams/E2026", Name: "2026000001", OrgID: school.ID},
 				Verb: marking.VerbScored, Object: marking.ScoredObject{ID: ta.LRS.BaseURL() + "/exams/E2026/papers/A/items/3", Exam: "E2026", Paper: "A", Item: "3", ItemType: "read_aloud"},
 				Result: marking.ScoredResult{Raw: 7.5, Min: 0, Max: 10, Scaled: 0.75, Success: true, Rule: "agree"}, At: now.UnixMilli()}
 			ev.Context = marking.ScoredContext{Site: "E-LW01", Machine: &machine, Human: &human, Tolerance: 1}
@@ -121,7 +125,7 @@ func TestInsightFromRecords(t *testing.T) {
 		if n := count(t, d, "SELECT COUNT(*) FROM lrs_statements WHERE verb = ?", marking.VerbScored); n != 1 {
 			t.Errorf("%d scored statements stored, want 1", n)
 		}
-		for key, want := range map[string]string{"video_plays": "1", "watch_minutes": "5", "exam_participants": "1", "exam_mean_score": "75%", "active_students": "0.1"} {
+		for key, want := range map[string]string{"videos_uploaded": "1", "videos_watched": "0.1", "video_plays": "1", "watch_minutes": "5", "exam_participants": "1", "exam_mean_score": "75%", "active_students": "0.1"} {
 			if f, code := get(adminC, key, school.ID, ""); code != 200 || f.Total.Text != want {
 				// active students: one over the 12-week default period
 				t.Errorf("%s at the school: %d %+v, want %s", key, code, f.Total, want)
@@ -182,7 +186,7 @@ func TestInsightFromRecords(t *testing.T) {
 		// A rebuild from the store gives the same rows.
 		before := aggSnapshot(t, d)
 		rep, err := ta.Insight.Recompute(ctx, insightSource{ta.LRS}, 0, 0, nil)
-		if err != nil || rep.Statements != 3 {
+		if err != nil || rep.Statements != 4 {
 			t.Fatalf("recompute: %+v %v", rep, err)
 		}
 		if after := aggSnapshot(t, d); !reflect.DeepEqual(before, after) {

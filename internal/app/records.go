@@ -68,6 +68,9 @@ func subscribeRecords(a *App) {
 	bridge(a, share.TopicViewed, func(ctx context.Context, ev events.Envelope[share.ViewEvent]) (record, error) {
 		return videoRecord(base, ev.Payload), nil
 	})
+	bridge(a, share.TopicUploaded, func(ctx context.Context, ev events.Envelope[share.UploadEvent]) (record, error) {
+		return uploadRecord(base, ev.Payload), nil
+	})
 	bridge(a, marking.TopicScored, func(ctx context.Context, ev events.Envelope[marking.ScoredEvent]) (record, error) {
 		orgID := ev.Payload.Actor.OrgID
 		if orgID == 0 {
@@ -180,6 +183,31 @@ func videoRecord(base string, ev share.ViewEvent) record {
 		"verb":   verb,
 		"object": lrs.Statement{"objectType": "Activity", "id": ev.Object.ID, "definition": def},
 		"result": result,
+		"context": lrs.Statement{
+			"platform": "jnedu",
+			"contextActivities": lrs.Statement{
+				"grouping": []any{lrs.Statement{"objectType": "Activity", "id": orgActivity(base, ev.Actor.OrgID),
+					"definition": lrs.Statement{"type": "http://id.tincanapi.com/activitytype/school"}}},
+				"category": []any{lrs.Statement{"objectType": "Activity", "id": "https://w3id.org/xapi/video"}},
+			},
+			"extensions": lrs.Statement{orgExtension(base): ev.Actor.OrgID},
+		},
+		"timestamp": time.UnixMilli(ev.At).UTC().Format("2006-01-02T15:04:05.000Z"),
+	}
+	return record{Statement: st, OrgID: ev.Actor.OrgID, UserID: ev.Actor.UserID}
+}
+
+// uploadRecord turns a video added into a statement: the person shared
+// the video (ADL verb shared).
+func uploadRecord(base string, ev share.UploadEvent) record {
+	def := lrs.Statement{"type": "https://w3id.org/xapi/video/activity-type/video"}
+	if ev.Object.Title != "" {
+		def["name"] = lrs.Statement{"zh-CN": ev.Object.Title}
+	}
+	st := lrs.Statement{
+		"actor":  platformActor(base, ev.Actor.UserID, ev.Actor.Name),
+		"verb":   lrs.Statement{"id": "http://adlnet.gov/expapi/verbs/shared", "display": lrs.Statement{"zh-CN": "分享", "en-US": "shared"}},
+		"object": lrs.Statement{"objectType": "Activity", "id": share.ActivityID(base, ev.Object.VideoID), "definition": def},
 		"context": lrs.Statement{
 			"platform": "jnedu",
 			"contextActivities": lrs.Statement{

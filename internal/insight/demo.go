@@ -154,6 +154,20 @@ func LoadDemo(ctx context.Context, orgs DemoOrgs, store DemoStore, base string, 
 			for t := 0; t < 6; t++ {
 				who := fmt.Sprintf("demo-%s-t%d", school.Code, t)
 				label := demoSurnames[(si+t*7)%len(demoSurnames)] + "老师"
+				if rng.Float64() < 0.4*level {
+					at := monday + int64(rng.IntN(5))*24*3600*1000 + 16*3600*1000
+					if at < now.UnixMilli() {
+						v := fmt.Sprintf("%s/videos/demo-%s-%d-%d", base, school.Code, week, t)
+						st := map[string]any{"actor": account(who, label), "verb": map[string]any{"id": verbShared, "display": map[string]any{"zh-CN": "分享"}},
+							"object": map[string]any{"objectType": "Activity", "id": v, "definition": map[string]any{"type": typeVideo,
+								"name": map[string]any{"zh-CN": demoVideos[rng.IntN(len(demoVideos))] + "（校本资源）"}}},
+							"timestamp": ts(at),
+							"context":   map[string]any{"platform": "jnedu", "extensions": map[string]any{ext(ExtRole): RoleTeacher, ext(ExtOrganisation): school.ID}}}
+						if err := put(st, school.Path, "upload", school.Code, week, t); err != nil {
+							return n, err
+						}
+					}
+				}
 				lessons := rng.IntN(int(1 + 4*level))
 				for l := 0; l < lessons; l++ {
 					at := monday + int64(l%5)*24*3600*1000 + int64(8+l)*3600*1000

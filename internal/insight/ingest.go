@@ -21,6 +21,7 @@ const (
 	verbCompleted = "http://adlnet.gov/expapi/verbs/completed"
 	verbScored    = "http://adlnet.gov/expapi/verbs/scored"
 	verbVoided    = "http://adlnet.gov/expapi/verbs/voided"
+	verbShared    = "http://adlnet.gov/expapi/verbs/shared"
 	typeVideo     = "https://w3id.org/xapi/video/activity-type/video"
 	profileVideo  = "https://w3id.org/xapi/video"
 	typeLesson    = "http://adlnet.gov/expapi/activities/lesson"
@@ -317,6 +318,11 @@ func (s *Service) build(st Statement, p parsed, per Person) (contrib, bool) {
 	}
 	video := p.has(p.activityTypes, typeVideo) || p.has(p.categories, profileVideo)
 	lesson := p.has(p.activityTypes, typeLesson)
+	if video && p.activity != "" && p.verb == verbShared {
+		c.Aggs = append(c.Aggs, inc{M: mUploads})
+		c.Members = append(c.Members, member{M: mUploaders, Member: p.actor, Label: label})
+		video = false // adding a video is not watching it, nor teaching with it
+	}
 	if video && p.activity != "" {
 		c.Members = append(c.Members, member{M: mViewers, Member: p.actor, Label: label}, member{M: mVideos, Member: p.activity})
 		switch p.verb {

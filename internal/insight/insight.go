@@ -32,10 +32,12 @@ const (
 	mDouble         = "exam_double"       // answers with machine and human scores; total: agreeing (dim: site)
 	mGap            = "exam_gap"          // total: |machine − human| / max of those answers (dim: site)
 	mLessons        = "digital_lessons"   // distinct (teacher, day, class) with a digital resource used
+	mUploads        = "video_uploads"     // video records with the verb shared (a video added)
+	mUploaders      = "video_uploaders"   // distinct people who added videos (members: actor)
 )
 
 // distinctMeasures are counted from member sets.
-var distinctMeasures = map[string]bool{mActiveStudents: true, mActiveTeachers: true, mViewers: true, mVideos: true, mCandidates: true, mLessons: true}
+var distinctMeasures = map[string]bool{mUploaders: true, mActiveStudents: true, mActiveTeachers: true, mViewers: true, mVideos: true, mCandidates: true, mLessons: true}
 
 // Indicator is one named figure: its definition (a message key, shown on
 // every page and in the API next to the figure), how it is computed from
@@ -100,6 +102,8 @@ func Registry() []Indicator {
 			compute: func(c cell) (float64, bool) { return c.perWeek(mActiveStudents), true }},
 		{Key: "active_teachers", Unit: "people", Needs: []string{mActiveTeachers}, Group: mActiveTeachers, Weekly: true,
 			compute: func(c cell) (float64, bool) { return c.perWeek(mActiveTeachers), true }},
+		{Key: "videos_uploaded", Unit: "count", Needs: []string{mUploads, mUploaders}, Group: mUploaders,
+			compute: func(c cell) (float64, bool) { return c.n(mUploads), true }},
 		{Key: "video_plays", Unit: "count", Needs: []string{mVideoPlays, mViewers}, Group: mViewers, Class: true,
 			compute: func(c cell) (float64, bool) { return c.n(mVideoPlays), true }},
 		{Key: "videos_watched", Unit: "count", Needs: []string{mVideos, mViewers}, Group: mViewers, Weekly: true,

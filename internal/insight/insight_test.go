@@ -172,6 +172,10 @@ func TestIncrementalEqualsRecompute(t *testing.T) {
 				add(videoSt(fmt.Sprintf("c-%d-%d", w, k), who, "1班", verbCompleted, k%4, 300+10*k+w*50, at+int64(w)*7*24*hour+hour, org))
 			}
 			add(lessonSt(fmt.Sprintf("l-%d", w), "t1", at+int64(w)*7*24*hour, orgA, "1班"))
+			up := lessonSt(fmt.Sprintf("up-%d", w), "t1", at+int64(w)*7*24*hour+hour, orgA, "")
+			up.Body["verb"] = map[string]any{"id": verbShared}
+			up.Body["object"] = map[string]any{"id": fmt.Sprintf("%s/videos/u%d", base, w), "definition": map[string]any{"type": typeVideo}}
+			add(up)
 		}
 		for k := 0; k < 6; k++ {
 			at += hour
@@ -204,7 +208,7 @@ func TestIncrementalEqualsRecompute(t *testing.T) {
 			t.Fatalf("only %d rows after %d statements", len(incremental), len(all))
 		}
 		joined := strings.Join(incremental, "\n")
-		for _, want := range []string{`agg active_teachers`, `agg digital_lessons`, `agg exam_double`, `agg video_watch_ms`, `"七年级(1)班"`} {
+		for _, want := range []string{`agg video_uploads`, `agg video_uploaders`, `agg active_teachers`, `agg digital_lessons`, `agg exam_double`, `agg video_watch_ms`, `"七年级(1)班"`} {
 			if !strings.Contains(joined, want) {
 				t.Errorf("no %s row after ingest", want)
 			}

@@ -14,6 +14,8 @@ func Messages() web.Catalog {
 		"insight.def_active_students":   {"每周（周一至周日，北京时间）至少有一条学习记录的学生人数（按单位去重）；多周时为每周平均。学生由学籍数据确定，外部工具的学习者亦计入。按记录所属单位（本人学校）统计，逐级汇总到区县和全市。", "Students with at least one learning record in the week (Monday to Sunday, China time), counted once per organisation; over several weeks, the weekly mean. Students are known from the roster; learners from outside tools count too. By the organisation the record belongs to (the person's school), rolled up to district and city."},
 		"insight.ind_active_teachers":   {"周活跃教师数", "Active teachers per week"},
 		"insight.def_active_teachers":   {"每周至少有一条学习或教学记录的教师人数（按单位去重）；多周时为每周平均。教师由学籍（教职工）数据或账号角色确定。", "Teachers with at least one learning or teaching record in the week, counted once per organisation; over several weeks, the weekly mean. Teachers are known from the roster (staff) or their account's role."},
+		"insight.ind_videos_uploaded":   {"上传视频数", "Videos uploaded"},
+		"insight.def_videos_uploaded":   {"期间内上传（分享）到平台的视频个数（xAPI 动词 shared 的视频记录），按上传者所在单位统计；上传人数少于最小人数时不显示。", "Videos added to the platform in the period (video records with the xAPI verb shared), by the uploader's organisation; hidden when fewer people than the minimum uploaded."},
 		"insight.ind_video_plays":       {"视频观看次数", "Video views"},
 		"insight.def_video_plays":       {"期间内“开始观看”视频记录数（每人每个视频首次观看计一次）。", "Records of a video first played in the period (one per person and video)."},
 		"insight.ind_videos_watched":    {"每周被观看视频数", "Videos watched per week"},

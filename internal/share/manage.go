@@ -158,6 +158,18 @@ type ViewResult struct {
 // TopicViewed carries watching records (started, progressed, completed).
 var TopicViewed = events.NewTopic[ViewEvent]("share.video.viewed")
 
+// UploadEvent is published (through the outbox) when a person adds a
+// video: the learning record of sharing it. Object.ID is empty (the
+// record's builder names the activity from VideoID).
+type UploadEvent struct {
+	Actor  ViewActor  `json:"actor"`
+	Object ViewObject `json:"object"`
+	At     int64      `json:"timestamp"`
+}
+
+// TopicUploaded carries UploadEvent.
+var TopicUploaded = events.NewTopic[UploadEvent]("share.video.uploaded")
+
 // ADL video verbs (xAPI video profile).
 const (
 	VerbPlayed    = "https://w3id.org/xapi/video/verbs/played"

@@ -178,6 +178,12 @@ func (s *Service) AddUpload(ctx context.Context, p *identity.Principal, up Uploa
 		if err := insertVideo(ctx, tx, &v, m, now); err != nil {
 			return err
 		}
+		if s.bus != nil {
+			if err := events.PublishTx(ctx, tx, s.bus, TopicUploaded, UploadEvent{Actor: ViewActor{UserID: p.User.ID, Name: p.User.DisplayName, OrgID: p.Org.ID},
+				Object: ViewObject{VideoID: v.ID, Title: v.Title, OrgID: v.OrgID}, At: now}); err != nil {
+				return err
+			}
+		}
 		if fresh == 1 && s.jobs != nil {
 			return s.jobs.EnqueueProcess(ctx, tx, up.SHA256)
 		}
