@@ -204,6 +204,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	// Indicators and dashboards over the records.
 	a.Insight = insight.NewService(d, insightPeople{a.Roster, a.Identity}, insight.Config{MinGroup: cfg.InsightMinGroup, BaseURL: base}, log, opt.Now)
 	subscribeInsight(a)
+	subscribeInsightRoster(a)
 	a.Routes.Add(insight.NewHandlers(a.Insight, a.Identity, rd).Routes()...)
 	srv := &web.Server{
 		Routes: a.Routes, Guard: identity.NewGuard(a.Identity, cfg.MaxBodyBytes, cfg.MaxImportBytes+1<<20),

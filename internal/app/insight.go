@@ -34,6 +34,40 @@ func subscribeInsight(a *App) {
 	})
 }
 
+// subscribeInsightRoster keeps the roster counts (the denominators) in
+// step with imports.
+func subscribeInsightRoster(a *App) {
+	events.Subscribe(a.Bus, roster.TopicImported, "insight.roster", func(ctx context.Context, ev events.Envelope[roster.ImportedEvent]) error {
+		return refreshInsightRoster(ctx, a, ev.Payload.OrgIDs)
+	})
+}
+
+// refreshInsightRoster counts the students of the schools again (all
+// schools when ids is nil).
+func refreshInsightRoster(ctx context.Context, a *App, ids []int64) error {
+	var paths []string
+	if ids == nil {
+		schools, err := a.Identity.Orgs(ctx, identity.OrgFilter{Kinds: []identity.OrgKind{identity.KindSchool}, Limit: 100000})
+		if err != nil {
+			return err
+		}
+		for _, o := range schools {
+			paths = append(paths, o.Path)
+		}
+	}
+	for _, id := range ids {
+		o, err := a.Identity.Org(ctx, id)
+		if apperr.CodeOf(err) == apperr.NotFound {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		paths = append(paths, o.Path)
+	}
+	return a.Insight.RefreshRoster(ctx, paths)
+}
+
 // insightSource pages through the store for a recompute.
 type insightSource struct{ lrs *lrs.Service }
 
@@ -91,6 +125,10 @@ func (p insightPeople) Person(ctx context.Context, userID int64) (insight.Person
 		}
 	}
 	return insight.Person{}, nil
+}
+
+func (p insightPeople) StudentCount(ctx context.Context, orgID int64) (int, error) {
+	return p.roster.StudentCount(ctx, orgID, "")
 }
 
 func (p insightPeople) TeacherClasses(ctx context.Context, userID int64) ([]insight.ClassRef, error) {

@@ -36,6 +36,9 @@ func cmdInsight(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	if err != nil {
 		return err
 	}
+	if err := refreshInsightRoster(ctx, a, nil); err != nil {
+		return err
+	}
 	a.Identity.Record(ctx, nil, identity.AuditEntry{ActorName: "cli", Action: "cli insight recompute", //nolint:errcheck
 		Detail: fmt.Sprintf("from=%s to=%s statements=%d", *from, *to, rep.Statements), Result: identity.ResultOK})
 	fmt.Fprintf(stdout, "recomputed: %d statements counted, %d taken back, %d ms\n", rep.Statements, rep.TakenBack, rep.Millis)
@@ -59,9 +62,6 @@ func recomputeRange(from, to string) (since, until int64, err error) {
 			return 0, 0, fmt.Errorf("-to: %w", err)
 		}
 		until = t.AddDate(0, 0, 1).UnixMilli() - 1
-	}
-	if from != "" && since == -1 {
-		since = 0
 	}
 	if until != 0 && since >= until {
 		return 0, 0, errors.New("-from must not be after -to")

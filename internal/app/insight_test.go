@@ -136,6 +136,11 @@ func TestInsightFromRecords(t *testing.T) {
 		if f.Total.Text != "1" || f.PartsBy != "class" || len(f.Parts) != 1 || f.Parts[0].Name != class {
 			t.Errorf("this week's active students at the school: %+v, want 1 in class %q", f, class)
 		}
+		// The roster import gave the denominator: 1 active of 1 student.
+		waitFor(t, "the roster count", func() bool {
+			f, _ := get(adminC, "active_share", school.ID, "&from="+week+"&to="+week)
+			return f.Total.Text == "100%"
+		})
 		f, _ = get(adminC, "exam_agreement", school.ID, "")
 		if len(f.Dims) != 1 || f.Dims[0].Key != "E-LW01" || !strings.Contains(f.Dims[0].Name, "考点") {
 			t.Errorf("agreement by site: %+v", f.Dims)

@@ -34,6 +34,7 @@ const (
 	mLessons        = "digital_lessons"   // distinct (teacher, day, class) with a digital resource used
 	mUploads        = "video_uploads"     // video records with the verb shared (a video added)
 	mUploaders      = "video_uploaders"   // distinct people who added videos (members: actor)
+	mRoster         = "roster_students"   // students on the roster (insight_roster, not insight_agg)
 )
 
 // distinctMeasures are counted from member sets.
@@ -51,6 +52,7 @@ type Indicator struct {
 	Group   string   // the measure whose size (people or answers) must reach the minimum
 	Weekly  bool     // a per-week figure: over several weeks, the weekly mean
 	Class   bool     // split by class at school level
+	Roster  bool     // needs the roster's student count (mRoster)
 	compute func(c cell) (float64, bool)
 }
 
@@ -100,6 +102,8 @@ func Registry() []Indicator {
 	return []Indicator{
 		{Key: "active_students", Unit: "people", Needs: []string{mActiveStudents}, Group: mActiveStudents, Weekly: true, Class: true,
 			compute: func(c cell) (float64, bool) { return c.perWeek(mActiveStudents), true }},
+		{Key: "active_share", Unit: "percent", Needs: []string{mActiveStudents}, Group: mActiveStudents, Weekly: true, Roster: true,
+			compute: func(c cell) (float64, bool) { return ratio(c.perWeek(mActiveStudents), c.n(mRoster), 100) }},
 		{Key: "active_teachers", Unit: "people", Needs: []string{mActiveTeachers}, Group: mActiveTeachers, Weekly: true,
 			compute: func(c cell) (float64, bool) { return c.perWeek(mActiveTeachers), true }},
 		{Key: "videos_uploaded", Unit: "count", Needs: []string{mUploads, mUploaders}, Group: mUploaders,
@@ -183,6 +187,9 @@ const (
 type People interface {
 	Person(ctx context.Context, userID int64) (Person, error)
 	TeacherClasses(ctx context.Context, userID int64) ([]ClassRef, error)
+	// StudentCount counts the students on the roster in an
+	// organisation's subtree.
+	StudentCount(ctx context.Context, orgID int64) (int, error)
 }
 
 // Config tunes the service.

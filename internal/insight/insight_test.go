@@ -55,6 +55,7 @@ func (p rosterPeople) Person(_ context.Context, id int64) (Person, error) { retu
 func (p rosterPeople) TeacherClasses(context.Context, int64) ([]ClassRef, error) {
 	return nil, nil
 }
+func (p rosterPeople) StudentCount(context.Context, int64) (int, error) { return len(p), nil }
 
 func newService(t *testing.T, d *db.DB, people People, now time.Time) *Service {
 	t.Helper()

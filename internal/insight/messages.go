@@ -12,6 +12,8 @@ func Messages() web.Catalog {
 
 		"insight.ind_active_students":   {"周活跃学生数", "Active students per week"},
 		"insight.def_active_students":   {"每周（周一至周日，北京时间）至少有一条学习记录的学生人数（按单位去重）；多周时为每周平均。学生由学籍数据确定，外部工具的学习者亦计入。按记录所属单位（本人学校）统计，逐级汇总到区县和全市。", "Students with at least one learning record in the week (Monday to Sunday, China time), counted once per organisation; over several weeks, the weekly mean. Students are known from the roster; learners from outside tools count too. By the organisation the record belongs to (the person's school), rolled up to district and city."},
+		"insight.ind_active_share":      {"学生活跃率", "Share of students active"},
+		"insight.def_active_share":      {"周活跃学生数（多周时为每周平均）除以学籍数据中该单位的在籍学生数（%）。学籍导入后自动更新分母；没有学籍数据的单位不显示。", "Active students per week (over several weeks, the weekly mean) divided by the students on the organisation's roster (%). The roster count is refreshed after every roster import; organisations without a roster show none."},
 		"insight.ind_active_teachers":   {"周活跃教师数", "Active teachers per week"},
 		"insight.def_active_teachers":   {"每周至少有一条学习或教学记录的教师人数（按单位去重）；多周时为每周平均。教师由学籍（教职工）数据或账号角色确定。", "Teachers with at least one learning or teaching record in the week, counted once per organisation; over several weeks, the weekly mean. Teachers are known from the roster (staff) or their account's role."},
 		"insight.ind_videos_uploaded":   {"上传视频数", "Videos uploaded"},

@@ -265,8 +265,22 @@ func (s *Service) Figures(ctx context.Context, q FigureQuery) (Figures, error) {
 			byDim[r.dim].add(r)
 		}
 	}
-	// A dimension's group is counted within the dimension: the whole's
-	// people spread over sites, and score bands have the whole's group.
+	var roster map[int64]int64
+	if ind.Roster {
+		ids := []int64{q.Org.ID}
+		for _, c := range q.Children {
+			ids = append(ids, c.ID)
+		}
+		if roster, err = s.rosterCounts(ctx, ids); err != nil {
+			return f, err
+		}
+		if q.Class == "" {
+			whole.setRoster(roster[q.Org.ID])
+			for _, c := range byWeek {
+				c.setRoster(roster[q.Org.ID])
+			}
+		}
+	}
 	f.Total = s.value(ind, whole)
 	vals := make([]*Value, 0, len(weeks))
 	for _, w := range weeks {
@@ -364,6 +378,9 @@ func (s *Service) Figures(ctx context.Context, q FigureQuery) (Figures, error) {
 			if byOrg[o.ID] != nil {
 				c = *byOrg[o.ID]
 			}
+			if ind.Roster {
+				c.setRoster(roster[o.ID])
+			}
 			f.Parts = append(f.Parts, Part{Key: strconv.FormatInt(o.ID, 10), OrgID: o.ID, Kind: o.Kind, Name: o.Name, Value: s.value(ind, c)})
 		}
 	}
@@ -392,6 +409,66 @@ func (s *Service) Figures(ctx context.Context, q FigureQuery) (Figures, error) {
 	}
 	s.protect(f.Total, pv)
 	return f, nil
+}
+
+// setRoster gives a cell its organisation's roster count.
+func (c *cell) setRoster(n int64) {
+	if n <= 0 || c.m == nil {
+		return
+	}
+	c.m[mRoster] = acc{N: n}
+}
+
+func (s *Service) rosterCounts(ctx context.Context, ids []int64) (map[int64]int64, error) {
+	out := map[int64]int64{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := s.db.Query(ctx, "SELECT org_id, students FROM insight_roster WHERE org_id IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+")", args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, err
+		}
+		out[id] = n
+	}
+	return out, rows.Err()
+}
+
+// RefreshRoster counts again the students on the roster of the schools
+// (given by their paths) and of every organisation above them: what a
+// roster import changes.
+func (s *Service) RefreshRoster(ctx context.Context, paths []string) error {
+	if s.people == nil {
+		return nil
+	}
+	seen := map[int64]bool{}
+	for _, p := range paths {
+		for _, part := range strings.Split(strings.Trim(p, "/"), "/") {
+			id, err := strconv.ParseInt(part, 10, 64)
+			if err != nil || seen[id] {
+				continue
+			}
+			seen[id] = true
+			n, err := s.people.StudentCount(ctx, id)
+			if err != nil {
+				return fmt.Errorf("insight: roster count of %d: %w", id, err)
+			}
+			if _, err := s.db.Exec(ctx, `INSERT INTO insight_roster (org_id, students, updated_at) VALUES (?, ?, ?)
+				ON CONFLICT (org_id) DO UPDATE SET students = excluded.students, updated_at = excluded.updated_at`, id, n, s.now().UnixMilli()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func mergeGroup(m, whole map[string]acc, group string) map[string]acc {

@@ -60,3 +60,12 @@ CREATE TABLE insight_watch (
 	watched_ms BIGINT NOT NULL,
 	PRIMARY KEY (actor, activity)
 );
+
+-- Students on the roster per organisation subtree: the denominators of the
+-- share of students active, refreshed (from the roster) for the schools an
+-- import touched and their ancestors.
+CREATE TABLE insight_roster (
+	org_id BIGINT PRIMARY KEY,
+	students BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
