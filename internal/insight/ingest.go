@@ -538,7 +538,7 @@ func (s *Service) addMember(ctx context.Context, tx *db.Tx, t target, m member, 
 	var n int64
 	if sign > 0 {
 		err := tx.QueryRow(ctx, `INSERT INTO insight_members (measure, week, org_id, org_path, class, dim, member, label, n) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)
-			ON CONFLICT (measure, week, org_id, class, dim, member) DO UPDATE SET n = insight_members.n + 1 RETURNING n`,
+			ON CONFLICT (org_id, class, measure, week, dim, member) DO UPDATE SET n = insight_members.n + 1 RETURNING n`,
 			m.M, t.week, t.orgID, t.orgPath, t.class, m.Dim, m.Member, m.Label).Scan(&n)
 		if err != nil || n != 1 {
 			return err
@@ -563,7 +563,7 @@ func (s *Service) addMember(ctx context.Context, tx *db.Tx, t target, m member, 
 func (s *Service) addAgg(ctx context.Context, tx *db.Tx, t target, a inc, sign int64) error {
 	if sign > 0 {
 		_, err := tx.Exec(ctx, `INSERT INTO insight_agg (measure, week, org_id, org_path, class, dim, n, total) VALUES (?, ?, ?, ?, ?, ?, 1, ?)
-			ON CONFLICT (measure, week, org_id, class, dim) DO UPDATE SET n = insight_agg.n + 1, total = insight_agg.total + excluded.total`,
+			ON CONFLICT (org_id, measure, week, class, dim) DO UPDATE SET n = insight_agg.n + 1, total = insight_agg.total + excluded.total`,
 			a.M, t.week, t.orgID, t.orgPath, t.class, a.Dim, a.Total)
 		return err
 	}

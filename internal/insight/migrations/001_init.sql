@@ -30,9 +30,9 @@ CREATE TABLE insight_agg (
 	dim TEXT NOT NULL DEFAULT '',
 	n BIGINT NOT NULL DEFAULT 0,
 	total DOUBLE PRECISION NOT NULL DEFAULT 0,
-	PRIMARY KEY (measure, week, org_id, class, dim)
+	-- Led by the organisation: every read names one or a few.
+	PRIMARY KEY (org_id, measure, week, class, dim)
 );
-CREATE INDEX insight_agg_org ON insight_agg (org_id, measure, week, class);
 
 -- Distinct members of a set per week (people active, videos watched,
 -- lessons held): n counts the statements naming the member, so the member
@@ -48,9 +48,8 @@ CREATE TABLE insight_members (
 	member TEXT NOT NULL,
 	label TEXT NOT NULL DEFAULT '',
 	n BIGINT NOT NULL DEFAULT 0,
-	PRIMARY KEY (measure, week, org_id, class, dim, member)
+	PRIMARY KEY (org_id, class, measure, week, dim, member)
 );
-CREATE INDEX insight_members_class ON insight_members (org_id, class, measure, week);
 
 -- Watching time: video records carry the viewer's cumulative time on the
 -- video; the increase over the last one seen is what a statement adds.
