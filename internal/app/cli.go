@@ -196,8 +196,17 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			a.Log.Info("demo data loaded")
 		}
 		loadExamDemo(ctx, a)
-		loadInsightDemo(ctx, a)
 	}
+	// The dashboards' demo records are stored while serving (they reach
+	// the indicators through the relay like any record).
+	demoDone := make(chan struct{})
+	go func() {
+		defer close(demoDone)
+		if cfg.Demo {
+			loadInsightDemo(ctx, a)
+		}
+	}()
+	defer func() { <-demoDone }()
 	return a.Serve(ctx, func(addr string) {
 		a.Log.Info("listening", "addr", addr, "database", a.DB.String(), "data", cfg.DataDir, "blobs", blob.RedactURL(cfg.BlobURL),
 			"demo", cfg.Demo, "version", Version)
