@@ -9,7 +9,10 @@
   function draw(el) {
     var d;
     try { d = JSON.parse(el.getAttribute('data-chart')); } catch (e) { return; }
-    if (!d || !d.labels) { return; }
+    if (!d || !d.labels || d.labels.length === 0) {
+      el.setAttribute('data-rendered', '1'); // nothing to draw
+      return;
+    }
     var spark = el.classList.contains('spark');
     var chart = echarts.init(el, null, { renderer: 'canvas' });
     var values = d.values.map(function (v) { return v === null ? null : v; });
