@@ -203,7 +203,7 @@ var consoleStrings = []string{"exam.site.st_waiting", "exam.site.st_signed_in", 
 	"exam.site.st_not_signed_in", "exam.site.room_waiting", "exam.site.room_running", "exam.site.room_paused", "exam.site.room_ended",
 	"exam.site.start", "exam.site.pause", "exam.site.resume", "exam.site.end_room", "exam.site.move", "exam.site.mark_absent",
 	"exam.site.mark_abnormal", "exam.site.clear_mark", "exam.site.seat", "exam.site.item", "exam.site.reason_prompt",
-	"exam.site.seat_prompt", "exam.site.key_loaded", "exam.site.key_missing", "exam.site.enter_key", "exam.site.end_session",
+	"exam.site.no_free_seat", "exam.site.moves", "exam.site.move_from_to", "exam.site.key_loaded", "exam.site.key_missing", "exam.site.enter_key", "exam.site.end_session",
 	"exam.site.check", "exam.site.upload_sending", "exam.site.upload_complete", "exam.site.silent", "exam.site.gaps",
 	"exam.site.duration", "exam.site.no_recording", "exam.site.confirm_end", "exam.site.device_ok", "exam.site.spare",
 	"exam.site.alarm_disk", "exam.site.alarm_disk_low", "exam.site.alarm_write", "exam.site.alarm_db", "exam.site.alarm_upload", "exam.site.done"}
@@ -454,11 +454,20 @@ func (n *Node) hRoomAction(r *http.Request, _ *bundle.Staff, _ *noBody) (any, er
 }
 
 // Move lets a candidate continue on another seat: the next sign-in from any
-// browser takes the attempt over there, from the item they were on.
+// browser takes the attempt over there, from the item they were on. The
+// seat must be one of the room's seats (regular or spare) that no other
+// candidate holds; the same seat is allowed (a new browser on a repaired
+// PC). A reason is required: it goes into the answer manifest.
 func (n *Node) Move(ctx context.Context, session, number string, seat int, reason string) error {
 	c := n.candidateIn(session, number)
 	if c == nil {
 		return fail(http.StatusNotFound, "exam.site.no_such_number")
+	}
+	if reason == "" {
+		return fail(http.StatusBadRequest, "exam.site.reason_required")
+	}
+	if n.sessionEnded(ctx, session) {
+		return fail(http.StatusConflict, "exam.site.session_ended")
 	}
 	return n.db.InTx(ctx, func(tx *db.Tx) error {
 		a, err := n.attemptOf(ctx, tx, session, number)
@@ -468,8 +477,11 @@ func (n *Node) Move(ctx context.Context, session, number string, seat int, reaso
 		if err != nil {
 			return err
 		}
-		if seat <= 0 {
-			return fail(http.StatusBadRequest, "exam.site.bad_seat")
+		if a.State == StateFinished {
+			return fail(http.StatusConflict, "exam.site.already_finished")
+		}
+		if err := n.seatFree(ctx, tx, session, a, seat); err != nil {
+			return err
 		}
 		item := ""
 		if op := n.paperOf(session, c.Variant); op != nil && a.Pos < len(op.order) {
@@ -482,6 +494,57 @@ func (n *Node) Move(ctx context.Context, session, number string, seat int, reaso
 		_, err = tx.Exec(ctx, `UPDATE examsite_attempts SET seat = ?, move_pending = ? WHERE id = ?`, seat, true, a.ID)
 		return err
 	})
+}
+
+// seatFree checks that seat is a seat of a's room that no other candidate
+// of the session holds: one signed in there (or moved there), or one
+// seated there who has not signed in (marked absent or not: the seat grid
+// shows one candidate per seat).
+func (n *Node) seatFree(ctx context.Context, q db.Querier, session string, a *Attempt, seat int) error {
+	p := n.Package()
+	var rm *bundle.Room
+	for i := range p.Rooms {
+		if p.Rooms[i].Code == a.Room {
+			rm = &p.Rooms[i]
+		}
+	}
+	if rm == nil || seat <= 0 || seat > rm.Seats+rm.Spare {
+		return fail(http.StatusBadRequest, "exam.site.bad_seat")
+	}
+	if seat == a.Seat {
+		return nil
+	}
+	held := map[string]bool{} // numbers with an attempt
+	rows, err := q.Query(ctx, `SELECT number, room, seat FROM examsite_attempts WHERE session = ?`, session)
+	if err != nil {
+		return err
+	}
+	taken := false
+	for rows.Next() {
+		var num, room string
+		var s int
+		if err := rows.Scan(&num, &room, &s); err != nil {
+			rows.Close()
+			return err
+		}
+		held[num] = true
+		if num != a.Number && room == a.Room && s == seat {
+			taken = true
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, c := range p.Candidates {
+		if c.Session == session && c.Number != a.Number && !held[c.Number] && c.Room == a.Room && c.Seat == seat {
+			taken = true
+		}
+	}
+	if taken {
+		return fail(http.StatusConflict, "exam.site.seat_taken", seat)
+	}
+	return nil
 }
 
 type moveRequest struct {
@@ -609,7 +672,11 @@ func (n *Node) hCheck(r *http.Request, _ *bundle.Staff, _ *noBody) (any, error) 
 	}
 	rows.Close()
 	out := []CheckRow{}
+	moves := []CheckMove{}
 	for _, c := range m.Candidates {
+		for _, mv := range c.Moves {
+			moves = append(moves, CheckMove{Number: c.Number, Name: names[c.Number], Room: c.Room, Move: mv})
+		}
 		op := n.paperOf(m.Session, c.Variant)
 		if op == nil {
 			continue
@@ -628,5 +695,14 @@ func (n *Node) hCheck(r *http.Request, _ *bundle.Staff, _ *noBody) (any, error) 
 				Gaps: gaps[a.Recording]})
 		}
 	}
-	return map[string]any{"rows": out}, nil
+	return map[string]any{"rows": out, "moves": moves}, nil
+}
+
+// CheckMove is one move to another seat, as the end-of-session check lists
+// it (the answer manifest carries the same).
+type CheckMove struct {
+	Number string `json:"number"`
+	Name   string `json:"name"`
+	Room   string `json:"room"`
+	bundle.Move
 }

@@ -367,12 +367,14 @@ func TestConsoleAPIContract(t *testing.T) {
 	isErr(t, n, "move: no body", call("POST", "/console/api/move", proctor, ""), 400, "err.json_empty")
 	isErr(t, n, "move: not signed in", call("POST", "/console/api/move", proctor,
 		`{"session":"S1","number":"`+fx.Numbers[0]+`","seat":5,"reason":"r"}`), 409, "exam.site.not_signed_in")
+	isErr(t, n, "move: no reason", call("POST", "/console/api/move", proctor,
+		`{"session":"S1","number":"`+fx.Numbers[0]+`","seat":5,"reason":" "}`), 400, "exam.site.reason_required")
 	isErr(t, n, "mark: bad", call("POST", "/console/api/mark", proctor,
 		`{"session":"S1","number":"`+fx.Numbers[1]+`","state":"gone","reason":""}`), 400, "exam.site.bad_mark")
 	isOK(t, "mark", call("POST", "/console/api/mark", proctor, `{"session":"S1","number":"`+fx.Numbers[1]+`","state":"absent","reason":""}`))
 	isErr(t, n, "key: wrong type", call("POST", "/console/api/sessions/S1/key", chief, `{"code":1}`), 400, "err.json_type", "code")
 	isErr(t, n, "key: mistyped", call("POST", "/console/api/sessions/S1/key", chief, `{"code":"x"}`), 422, "exam.site.code_mistyped")
-	hasKeys(t, "check", call("GET", "/console/api/sessions/S1/check", proctor, ""), "rows")
+	hasKeys(t, "check", call("GET", "/console/api/sessions/S1/check", proctor, ""), "rows", "moves")
 	isOK(t, "end with any body", c.send("POST", "/console/api/sessions/S1/end", map[string]string{"Cookie": chief}, strings.NewReader("x"), 0))
 	isErr(t, n, "end of no session", call("POST", "/console/api/sessions/S9/end", chief, ""), 404, "exam.site.no_such_session", "S9")
 }

@@ -327,7 +327,11 @@ registerProcessor('jnedu-recorder', JneduRecorder);
       const out = await api('POST', '/client/api/signin', { number: $('number').value.trim(), device });
       saveAuth({ attempt: out.attempt, token: out.token });
       await refreshView();
-      route();
+      // A candidate signing in to an attempt already under way (on a
+      // spare seat after a move, or after "not me") checks their details
+      // and new seat first, then continues where they stopped.
+      if (view.attempt.state === 'running') confirmScreen();
+      else route();
     } catch (err) {
       showMessage(err.message || t('network'));
     }
@@ -349,7 +353,10 @@ registerProcessor('jnedu-recorder', JneduRecorder);
     show('s-confirm');
   }
   $('confirm-btn').addEventListener('click', async () => {
-    try { await api('POST', attPath('/confirm'), {}); show('s-device'); } catch (e) { showMessage(e.message); }
+    try {
+      await api('POST', attPath('/confirm'), {});
+      show(view.attempt.state === 'running' ? 's-resume' : 's-device');
+    } catch (e) { showMessage(e.message); }
   });
   $('notme-btn').addEventListener('click', () => { saveAuth(null); show('s-signin'); });
 

@@ -104,14 +104,7 @@
         if (s.device_ok) c.appendChild(el('div', 'ok small', T('exam.site.device_ok')));
         if (s.reason) c.appendChild(el('div', 'warn small', s.reason));
         const acts = el('div', 'acts');
-        if (live) {
-          acts.appendChild(button(T('exam.site.move'), () => {
-            const seat = parseInt(prompt(T('exam.site.seat_prompt')) || '', 10);
-            if (!seat) return;
-            const reason = prompt(T('exam.site.reason_prompt')) || '';
-            act('POST', '/console/api/move', { session: v.session, number: s.number, seat, reason });
-          }, 'small'));
-        }
+        if (live) acts.appendChild(button(T('exam.site.move'), () => openMove(v, s), 'small move'));
         if (state === 'not_signed_in') acts.appendChild(button(T('exam.site.mark_absent'), () => act('POST', '/console/api/mark', { session: v.session, number: s.number, state: 'absent', reason: '' }), 'small'));
         if (state !== 'abnormal' && state !== 'absent') {
           acts.appendChild(button(T('exam.site.mark_abnormal'), () => {
@@ -127,6 +120,47 @@
     }
     box.appendChild(grid);
   }
+
+  // The move dialog: the free seats of the room (spare seats first) and a
+  // reason, both required; the site node checks the seat again.
+  const dlg = document.getElementById('move-dlg');
+  let moving = null; // {session, number}
+  function openMove(v, s) {
+    const sel = document.getElementById('move-seat');
+    sel.textContent = '';
+    const free = v.seats.filter((x) => !x.number).sort((a, b) => (b.spare - a.spare) || (a.seat - b.seat));
+    for (const x of free) {
+      const o = el('option', '', T('exam.site.seat') + ' ' + x.seat + (x.spare ? ' · ' + T('exam.site.spare') : ''));
+      o.value = String(x.seat);
+      sel.appendChild(o);
+    }
+    moving = { session: v.session, number: s.number };
+    document.getElementById('move-who').textContent = s.name + ' ' + s.number + ' · ' + T('exam.site.seat') + ' ' + s.seat +
+      (s.item ? ' · ' + T('exam.site.item') + ' ' + s.item + '/' + v.items : '');
+    document.getElementById('move-reason').value = '';
+    const errBox = document.getElementById('move-error');
+    errBox.hidden = free.length > 0;
+    errBox.textContent = free.length ? '' : T('exam.site.no_free_seat');
+    document.getElementById('move-ok').disabled = !free.length;
+    dlg.showModal();
+  }
+  document.getElementById('move-cancel').addEventListener('click', () => dlg.close());
+  document.getElementById('move-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const errBox = document.getElementById('move-error');
+    const seat = parseInt(document.getElementById('move-seat').value, 10);
+    const reason = document.getElementById('move-reason').value.trim();
+    if (!moving || !seat || !reason) return;
+    try {
+      await call('POST', '/console/api/move', { session: moving.session, number: moving.number, seat, reason });
+      dlg.close();
+    } catch (err) {
+      errBox.textContent = err.message;
+      errBox.hidden = false;
+      return;
+    }
+    refresh();
+  });
 
   async function refreshCheck() {
     if (!checkSession) return;
@@ -150,6 +184,22 @@
       table.appendChild(tr);
     }
     box.appendChild(table);
+    if (data.moves && data.moves.length) {
+      box.appendChild(el('h3', '', T('exam.site.moves')));
+      const mt = el('table', 'check moves');
+      for (const m of data.moves) {
+        const tr = el('tr');
+        tr.dataset.number = m.number;
+        tr.appendChild(el('td', '', new Date(m.at).toLocaleTimeString('zh-CN', { hour12: false })));
+        tr.appendChild(el('td', '', m.number));
+        tr.appendChild(el('td', '', m.name));
+        tr.appendChild(el('td', 'fromto', m.room + ' ' + T('exam.site.move_from_to').replace('%v', m.from).replace('%v', m.to)));
+        tr.appendChild(el('td', 'item', T('exam.site.item') + ' ' + m.item));
+        tr.appendChild(el('td', 'reason', m.reason || ''));
+        mt.appendChild(tr);
+      }
+      box.appendChild(mt);
+    }
   }
 
   async function refresh() {
