@@ -1,7 +1,8 @@
 // The pieces every browser test (e2e/*.test.mjs) shares: the environment
 // e2e/run sets, Debian's Chromium through playwright-core, browser contexts
-// in Chinese, the ordered steps with screenshots on failure, navigation and
-// forms, signing in on the portal and on a site node's console, a spoken
+// in Chinese, a room PC's browser with a profile that outlives it (and
+// killed outright), the ordered steps with screenshots on failure,
+// navigation and forms, signing in on the portal and on a site node's console, a spoken
 // WAV for the fake microphone, site node processes, waiting for a
 // condition, and the JSON API with a token.
 //
@@ -16,7 +17,7 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -174,6 +175,30 @@ export async function launchPersistent(profile, { microphone, viewport = DESKTOP
     executablePath: CHROMIUM, args: browserArgs(microphone), viewport, ...CONTEXT,
   });
   return setUp(ctx, acceptDialogs);
+}
+
+/**
+ * killPersistent kills the browser of a persistent context (launched on
+ * profile) with SIGKILL, as a PC that loses power: nothing is flushed or
+ * closed politely, the profile keeps only what was already on disk. It
+ * resolves once Playwright has seen the context go.
+ */
+export async function killPersistent(ctx, profile) {
+  // The browser process is the one started with this profile and no
+  // --type= (renderers, GPU and utility processes carry one).
+  const pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((pid) => {
+    let args;
+    try {
+      args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      return false;
+    }
+    return args.includes(`--user-data-dir=${profile}`) && !args.some((a) => a.startsWith('--type='));
+  });
+  assert.equal(pids.length, 1, `one browser process runs on ${profile} (found ${pids.join(', ') || 'none'})`);
+  const gone = new Promise((r) => ctx.once('close', r));
+  process.kill(Number(pids[0]), 'SIGKILL');
+  await gone;
 }
 
 /** firstPage is the page a persistent context opened with, or a new one. */
