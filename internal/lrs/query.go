@@ -46,11 +46,13 @@ type StoredStatement struct {
 	Voided bool
 }
 
+// matchSQL is the condition that statement alias matches the query's
+// agent, verb, activity and registration.
 func (s *Service) matchSQL(alias string, q Query) (string, []any) {
 	var conds []string
 	var args []any
 	if q.Agent != "" {
-		c := "EXISTS (SELECT 1 FROM lrs_statement_agents ag WHERE ag.statement_id = " + alias + ".id AND ag.agent = ?"
+		c := "EXISTS (SELECT 1 FROM lrs_statement_agents ag WHERE ag.agent = ? AND ag.stored = " + alias + ".stored AND ag.statement_id = " + alias + ".id"
 		if !q.RelatedAgents {
 			c += " AND ag.direct = TRUE"
 		}
@@ -63,7 +65,7 @@ func (s *Service) matchSQL(alias string, q Query) (string, []any) {
 	}
 	if q.Activity != "" {
 		if q.RelatedActivities {
-			conds = append(conds, "EXISTS (SELECT 1 FROM lrs_statement_activities ac WHERE ac.statement_id = "+alias+".id AND ac.activity = ?)")
+			conds = append(conds, "EXISTS (SELECT 1 FROM lrs_statement_activities ac WHERE ac.activity = ? AND ac.stored = "+alias+".stored AND ac.statement_id = "+alias+".id)")
 		} else {
 			conds = append(conds, alias+".activity = ?")
 		}
@@ -76,43 +78,109 @@ func (s *Service) matchSQL(alias string, q Query) (string, []any) {
 	return strings.Join(conds, " AND "), args
 }
 
-// Statements runs a query; more is true when another page follows.
+// driveSQL is the FROM clause of the statements matching the query (as
+// alias), driven from the most selective index: the agent or
+// related-activity index table (which keeps the stored time, so it is
+// walked in the query's order), or the statements themselves. key is the
+// alias whose stored column gives the order, idCol the id column there;
+// conds and args are the match.
+func (s *Service) driveSQL(q Query, alias string) (from, key, idCol string, conds []string, args []any) {
+	rest := q
+	d := alias + "d"
+	join := " " + d + " JOIN lrs_statements " + alias + " ON " + alias + ".stored = " + d + ".stored AND " + alias + ".id = " + d + ".statement_id"
+	switch {
+	case q.Agent != "":
+		from, key, idCol = "lrs_statement_agents"+join, d, d+".statement_id"
+		conds = append(conds, d+".agent = ?")
+		args = append(args, q.Agent)
+		if !q.RelatedAgents {
+			conds = append(conds, d+".direct = TRUE")
+		}
+		rest.Agent = ""
+	case q.Activity != "" && q.RelatedActivities:
+		from, key, idCol = "lrs_statement_activities"+join, d, d+".statement_id"
+		conds = append(conds, d+".activity = ?")
+		args = append(args, q.Activity)
+		rest.Activity = ""
+	default:
+		from, key, idCol = "lrs_statements "+alias, alias, alias+".id"
+	}
+	if m, margs := s.matchSQL(alias, rest); m != "" {
+		conds = append(conds, m)
+		args = append(args, margs...)
+	}
+	return from, key, idCol, conds, args
+}
+
+// Statements runs a query; more is true when another page follows. A
+// statement matches when it matches the filters itself, or when it refers
+// (StatementRef) to a statement that does.
 func (s *Service) Statements(ctx context.Context, q Query) (out []StoredStatement, more bool, err error) {
 	limit := q.Limit
 	if limit <= 0 || limit > s.lim.MaxQueryLimit {
 		limit = s.lim.MaxQueryLimit
-	}
-	where := []string{"s.voided = FALSE"}
-	var args []any
-	if q.OrgPrefix != "" {
-		where = append(where, "s.org_path LIKE ?")
-		args = append(args, q.OrgPrefix+"%")
-	}
-	if m, margs := s.matchSQL("s", q); m != "" {
-		t, targs := s.matchSQL("t", q)
-		where = append(where, "(("+m+") OR (s.object_ref <> '' AND s.object_ref IN (SELECT t.id FROM lrs_statements t WHERE "+t+")))")
-		args = append(args, margs...)
-		args = append(args, targs...)
-	}
-	if q.HasSince {
-		where = append(where, "s.stored > ?")
-		args = append(args, q.Since)
-	}
-	if q.HasUntil {
-		where = append(where, "s.stored <= ?")
-		args = append(args, q.Until)
 	}
 	order := "DESC"
 	cmp := "<"
 	if q.Ascending {
 		order, cmp = "ASC", ">"
 	}
-	if q.After != nil {
-		where = append(where, "(s.stored "+cmp+" ? OR (s.stored = ? AND s.id "+cmp+" ?))")
-		args = append(args, q.After.Stored, q.After.Stored, q.After.ID)
+	// common are the conditions on every statement returned (alias s),
+	// with the time bounds also on key, the alias walked in order.
+	common := func(key, idCol string) ([]string, []any) {
+		where := []string{"s.voided = FALSE"}
+		var args []any
+		if q.OrgPrefix != "" {
+			where = append(where, "s.org_path LIKE ?")
+			args = append(args, q.OrgPrefix+"%")
+		}
+		aliases := []string{key}
+		if key != "s" {
+			// The same bounds on the statements let PostgreSQL skip the
+			// months outside them.
+			aliases = append(aliases, "s")
+		}
+		for _, a := range aliases {
+			if q.HasSince {
+				where = append(where, a+".stored > ?")
+				args = append(args, q.Since)
+			}
+			if q.HasUntil {
+				where = append(where, a+".stored <= ?")
+				args = append(args, q.Until)
+			}
+			if q.After != nil {
+				where = append(where, a+".stored "+cmp+"= ?")
+				args = append(args, q.After.Stored)
+			}
+		}
+		if q.After != nil {
+			where = append(where, "("+key+".stored "+cmp+" ? OR "+idCol+" "+cmp+" ?)")
+			args = append(args, q.After.Stored, q.After.ID)
+		}
+		return where, args
 	}
-	sqlq := "SELECT s.id, s.stored, s.body FROM lrs_statements s WHERE " + strings.Join(where, " AND ") +
-		" ORDER BY s.stored " + order + ", s.id " + order + " LIMIT " + strconv.Itoa(limit+1)
+	lim := " LIMIT " + strconv.Itoa(limit+1)
+	from, key, idCol, conds, margs := s.driveSQL(q, "s")
+	where, args := common(key, idCol)
+	where = append(where, conds...)
+	args = append(args, margs...)
+	direct := "SELECT " + key + ".stored AS stored, " + idCol + " AS id FROM " + from + " WHERE " + strings.Join(where, " AND ") +
+		" ORDER BY " + key + ".stored " + order + ", " + idCol + " " + order + lim
+	keys := "SELECT stored, id FROM (" + direct + ") a"
+	if q.Agent != "" || q.Verb != "" || q.Activity != "" || q.Registration != "" {
+		// Statements referring to a matching statement.
+		tfrom, _, tid, tconds, targs := s.driveSQL(q, "t")
+		rwhere, rargs := common("s", "s.id")
+		rwhere = append(rwhere, "s.object_ref <> ''", "s.object_ref IN (SELECT "+tid+" FROM "+tfrom+" WHERE "+strings.Join(tconds, " AND ")+")")
+		refs := "SELECT s.stored AS stored, s.id AS id FROM lrs_statements s WHERE " + strings.Join(rwhere, " AND ") +
+			" ORDER BY s.stored " + order + ", s.id " + order + lim
+		keys += " UNION SELECT stored, id FROM (" + refs + ") b"
+		args = append(args, rargs...)
+		args = append(args, targs...)
+	}
+	sqlq := "SELECT s.id, s.stored, s.body FROM (SELECT stored, id FROM (" + keys + ") u ORDER BY stored " + order + ", id " + order + lim +
+		") k JOIN lrs_statements s ON s.stored = k.stored AND s.id = k.id ORDER BY s.stored " + order + ", s.id " + order
 	rows, err := s.db.Query(ctx, sqlq, args...)
 	if err != nil {
 		return nil, false, fmt.Errorf("query statements: %w", err)
@@ -145,7 +213,8 @@ func (s *Service) Statements(ctx context.Context, q Query) (out []StoredStatemen
 func (s *Service) Statement(ctx context.Context, id, orgPrefix string) (StoredStatement, error) {
 	var st StoredStatement
 	var body string
-	err := s.db.QueryRow(ctx, "SELECT id, stored, voided, body FROM lrs_statements WHERE id = ? AND org_path LIKE ?",
+	from, idc := s.byID()
+	err := s.db.QueryRow(ctx, "SELECT s.id, s.stored, s.voided, s.body FROM "+from+" WHERE "+idc+" = ? AND s.org_path LIKE ?",
 		strings.ToLower(id), orgPrefix+"%").Scan(&st.ID, &st.Stored, &st.Voided, &body)
 	if errors.Is(err, sqlNoRows) {
 		return st, notFound()
@@ -184,7 +253,7 @@ func (s *Service) Activity(ctx context.Context, id, orgPrefix string) (obj, erro
 	a := obj{"objectType": "Activity", "id": id}
 	var def string
 	err := s.db.QueryRow(ctx, `SELECT definition FROM lrs_activities WHERE id = ? AND EXISTS (SELECT 1 FROM lrs_statement_activities sa
-		JOIN lrs_statements st ON st.id = sa.statement_id WHERE sa.activity = ? AND st.org_path LIKE ?)`, id, id, orgPrefix+"%").Scan(&def)
+		JOIN lrs_statements st ON st.stored = sa.stored AND st.id = sa.statement_id WHERE sa.activity = ? AND st.org_path LIKE ?)`, id, id, orgPrefix+"%").Scan(&def)
 	if errors.Is(err, sqlNoRows) {
 		return a, nil
 	}
@@ -205,7 +274,7 @@ func (s *Service) Person(ctx context.Context, agent obj, orgPrefix string) (obj,
 	var p string
 	key := AgentKey(agent)
 	err := s.db.QueryRow(ctx, `SELECT person FROM lrs_agents WHERE agent = ? AND EXISTS (SELECT 1 FROM lrs_statement_agents sa
-		JOIN lrs_statements st ON st.id = sa.statement_id WHERE sa.agent = ? AND st.org_path LIKE ?)`, key, key, orgPrefix+"%").Scan(&p)
+		JOIN lrs_statements st ON st.stored = sa.stored AND st.id = sa.statement_id WHERE sa.agent = ? AND st.org_path LIKE ?)`, key, key, orgPrefix+"%").Scan(&p)
 	if errors.Is(err, sqlNoRows) {
 		person := obj{"objectType": "Person"}
 		for _, k := range []string{"name", "mbox", "mbox_sha1sum", "openid", "account"} {

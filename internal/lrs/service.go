@@ -134,7 +134,13 @@ func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z
 // already stored with the same content is left alone; with other content
 // the whole batch fails with ErrConflict.
 func (s *Service) Store(ctx context.Context, w Writer, stmts []obj, atts map[string]Attachment) ([]string, error) {
-	now := s.now()
+	// The write is registered before its stored time is taken, so a query
+	// meanwhile says it is consistent only up to before it.
+	done, now, err := s.beginWrite(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	stored := stamp(now)
 	ids := make([]string, len(stmts))
 	seen := map[string]int{}
@@ -170,7 +176,7 @@ func (s *Service) Store(ctx context.Context, w Writer, stmts []obj, atts map[str
 			}
 		}
 	}
-	err := s.storeTx(ctx, w, stmts, ids, noStamp, atts, now)
+	err = s.storeTx(ctx, w, stmts, ids, noStamp, atts, now)
 	if err != nil && db.IsUniqueViolation(err) {
 		// Another request stored one of these ids meanwhile (PostgreSQL
 		// runs writers side by side): once more, now seeing it.
@@ -180,221 +186,6 @@ func (s *Service) Store(ctx context.Context, w Writer, stmts []obj, atts map[str
 		return nil, err
 	}
 	return ids, nil
-}
-
-func (s *Service) storeTx(ctx context.Context, w Writer, stmts []obj, ids []string, noStamp map[string]bool, atts map[string]Attachment, now time.Time) error {
-	return s.db.InTx(ctx, func(tx *db.Tx) error {
-		existing, err := bodies(ctx, tx, ids)
-		if err != nil {
-			return err
-		}
-		done := map[string]bool{}
-		for _, st := range stmts {
-			id := st["id"].(string)
-			if old, ok := existing[id]; ok {
-				cmp := st
-				if noStamp[id] {
-					// The client sent no timestamp: the stored one is ours.
-					cmp = deepCopy(st).(obj)
-					cmp["timestamp"] = old["timestamp"]
-				}
-				if !SameStatement(old, cmp) {
-					return ErrConflict
-				}
-				continue
-			}
-			if done[id] {
-				continue
-			}
-			done[id] = true
-			if err := s.insert(ctx, tx, w, st, now); err != nil {
-				return err
-			}
-		}
-		for sha, a := range atts {
-			if _, err := tx.Exec(ctx, `INSERT INTO lrs_attachments (sha2, content_type, size, data, created_at) VALUES (?, ?, ?, ?, ?)
-				ON CONFLICT (sha2) DO NOTHING`, sha, a.ContentType, len(a.Data), a.Data, now.UnixMilli()); err != nil {
-				return fmt.Errorf("store attachment: %w", err)
-			}
-		}
-		return nil
-	})
-}
-
-func bodies(ctx context.Context, q db.Querier, ids []string) (map[string]obj, error) {
-	out := map[string]obj{}
-	for start := 0; start < len(ids); start += 200 {
-		end := min(start+200, len(ids))
-		chunk := ids[start:end]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		rows, err := q.Query(ctx, "SELECT id, body FROM lrs_statements WHERE id IN ("+placeholders(len(chunk))+")", args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var id, body string
-			if err := rows.Scan(&id, &body); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			v, err := decodeJSON([]byte(body))
-			if err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("stored statement %s: %w", id, err)
-			}
-			out[id] = v.(obj)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
-}
-
-func (s *Service) insert(ctx context.Context, tx *db.Tx, w Writer, st obj, now time.Time) error {
-	ix := indexStatement(st)
-	id := st["id"].(string)
-	ts := now.UnixMilli()
-	if t, ok := st["timestamp"].(string); ok {
-		if tt, err := ParseTimestamp(t, false); err == nil {
-			ts = tt.UnixMilli()
-		}
-	}
-	voids := ""
-	if ix.verb == VerbVoided {
-		target := ix.objectRef
-		var tverb string
-		err := tx.QueryRow(ctx, "SELECT verb FROM lrs_statements WHERE id = ?", target).Scan(&tverb)
-		switch {
-		case err == nil && tverb == VerbVoided:
-			return invalidf("a voiding statement cannot be voided")
-		case err == nil:
-			if _, err := tx.Exec(ctx, "UPDATE lrs_statements SET voided = TRUE WHERE id = ?", target); err != nil {
-				return err
-			}
-			voids = target
-		case !errors.Is(err, sqlNoRows):
-			return err
-		}
-	}
-	body, err := json.Marshal(st)
-	if err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO lrs_statements (id, stored, ts, actor, verb, activity, object_ref, registration,
-		client_id, org_path, user_id, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, now.UnixMilli(), ts, ix.actor, ix.verb, ix.activity, ix.objectRef, ix.registration,
-		w.ClientID, w.OrgPath, w.UserID, string(body)); err != nil {
-		return fmt.Errorf("insert statement: %w", err)
-	}
-	for k, direct := range ix.agents {
-		if _, err := tx.Exec(ctx, "INSERT INTO lrs_statement_agents (statement_id, agent, direct) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", id, k, direct); err != nil {
-			return err
-		}
-	}
-	for a, direct := range ix.activities {
-		if _, err := tx.Exec(ctx, "INSERT INTO lrs_statement_activities (statement_id, activity, direct) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", id, a, direct); err != nil {
-			return err
-		}
-	}
-	for _, a := range ix.definitions {
-		if err := s.mergeActivity(ctx, tx, a, now); err != nil {
-			return err
-		}
-	}
-	for _, p := range ix.persons {
-		if err := mergePerson(ctx, tx, p, now); err != nil {
-			return err
-		}
-	}
-	if s.bus != nil {
-		return events.PublishTx(ctx, tx, s.bus, TopicStored, StoredEvent{ID: id, Stored: now.UnixMilli(), Timestamp: ts,
-			Actor: ix.actor, UserID: w.UserID, Verb: ix.verb, Activity: ix.activity, Registration: ix.registration,
-			OrgPath: w.OrgPath, ClientID: w.ClientID, Voids: voids})
-	}
-	return nil
-}
-
-func (s *Service) mergeActivity(ctx context.Context, tx *db.Tx, a obj, now time.Time) error {
-	id, _ := a["id"].(string)
-	def, ok := a["definition"].(obj)
-	if !ok {
-		return nil
-	}
-	var old string
-	err := tx.QueryRow(ctx, "SELECT definition FROM lrs_activities WHERE id = ?", id).Scan(&old)
-	merged := def
-	if err == nil {
-		if ov, derr := decodeJSON([]byte(old)); derr == nil {
-			if om, ok := ov.(obj); ok {
-				merged = mergeDefinition(om, def)
-			}
-		}
-	} else if !errors.Is(err, sqlNoRows) {
-		return err
-	}
-	b, _ := json.Marshal(merged)
-	_, err = tx.Exec(ctx, `INSERT INTO lrs_activities (id, definition, updated) VALUES (?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET definition = excluded.definition, updated = excluded.updated`, id, string(b), now.UnixMilli())
-	return err
-}
-
-// mergePerson adds an agent's name and identifier to its Person object.
-func mergePerson(ctx context.Context, tx *db.Tx, a obj, now time.Time) error {
-	key := AgentKey(a)
-	if key == "" {
-		return nil
-	}
-	var old string
-	person := obj{"objectType": "Person"}
-	err := tx.QueryRow(ctx, "SELECT person FROM lrs_agents WHERE agent = ?", key).Scan(&old)
-	if err == nil {
-		if v, derr := decodeJSON([]byte(old)); derr == nil {
-			person = v.(obj)
-		}
-	} else if !errors.Is(err, sqlNoRows) {
-		return err
-	}
-	changed := err != nil
-	add := func(k string, v any) {
-		if v == nil {
-			return
-		}
-		list, _ := person[k].([]any)
-		for _, x := range list {
-			if normalizeEq(x, v) {
-				return
-			}
-		}
-		person[k] = append(list, v)
-		changed = true
-	}
-	add("name", a["name"])
-	add("mbox", a["mbox"])
-	add("mbox_sha1sum", a["mbox_sha1sum"])
-	add("openid", a["openid"])
-	add("account", a["account"])
-	if !changed {
-		return nil
-	}
-	b, _ := json.Marshal(person)
-	_, err = tx.Exec(ctx, `INSERT INTO lrs_agents (agent, person, updated) VALUES (?, ?, ?)
-		ON CONFLICT (agent) DO UPDATE SET person = excluded.person, updated = excluded.updated`, key, string(b), now.UnixMilli())
-	return err
-}
-
-func normalizeEq(a, b any) bool {
-	ab, _ := json.Marshal(normalize(a))
-	bb, _ := json.Marshal(normalize(b))
-	return string(ab) == string(bb)
 }
 
 // newUUID returns a random (version 4) UUID.

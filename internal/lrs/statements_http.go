@@ -462,7 +462,11 @@ func (a *API) getStatements(c *call) error {
 		}
 		q.After = &cur
 	}
-	consistent := stamp(a.svc.now())
+	through, err := a.svc.ConsistentThrough(c.ctx())
+	if err != nil {
+		return err
+	}
+	consistent := stamp(through)
 	list, more, err := a.svc.Statements(c.ctx(), q)
 	if err != nil {
 		return err
