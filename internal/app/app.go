@@ -272,7 +272,8 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	return nil
 }
 
-// housekeeping prunes expired sessions and old audit records hourly.
+// housekeeping prunes expired sessions and old audit records hourly, and
+// makes the learning-record store's partitions ahead.
 func (a *App) housekeeping(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -281,6 +282,16 @@ func (a *App) housekeeping(ctx context.Context) {
 			a.Log.Warn("prune sessions", "err", err)
 		} else if n > 0 {
 			a.Log.Info("pruned sessions", "count", n)
+		}
+		// Learning records: next months' partitions (PostgreSQL), and the
+		// registrations of writes whose process stopped mid-write.
+		if n, err := a.LRS.EnsurePartitions(ctx); err != nil && ctx.Err() == nil {
+			a.Log.Warn("lrs partitions", "err", err)
+		} else if n > 0 {
+			a.Log.Info("lrs partitions made", "tables", n)
+		}
+		if _, err := a.LRS.PruneInflight(ctx); err != nil && ctx.Err() == nil {
+			a.Log.Warn("lrs prune write registrations", "err", err)
 		}
 		if n, err := a.Identity.PruneAudit(ctx); err != nil && ctx.Err() == nil {
 			a.Log.Warn("prune audit", "err", err)
