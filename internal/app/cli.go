@@ -43,6 +43,7 @@ Commands:
   speech    speech scoring: speech score | speech eval DIR | speech fit DIR -o FILE
   worker    run background workers only: worker speech
   lrs       learning-record store: lrs client-create -org CODE -name NAME | lrs client-list | lrs client-revoke -id ID
+            | lrs import -org CODE FILE.jsonl | lrs export [-org CODE] [-since T] [-until T]
   insight   indicators: insight recompute [-from DATE] [-to DATE] (rebuild the figures from the records)
   backup    write a consistent backup of the database and blobs (safe while serve runs)
   restore   restore a backup into the configured database and data folder (stop serve first)

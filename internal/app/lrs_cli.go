@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"text/tabwriter"
+	"time"
 
 	"jnedu/internal/identity"
 	"jnedu/internal/lrs"
 )
 
 func cmdLRS(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	const usage = "usage: jnedu lrs client-create -org CODE -name NAME [-scope all|read|write] | jnedu lrs client-list | jnedu lrs client-revoke -id ID"
+	const usage = "usage: jnedu lrs client-create -org CODE -name NAME [-scope all|read|write] | jnedu lrs client-list | jnedu lrs client-revoke -id ID\n" +
+		"       jnedu lrs import -org CODE [-batch 100] FILE.jsonl | jnedu lrs export [-org CODE] [-since TIME] [-until TIME] [-o FILE]"
 	if len(args) == 0 {
 		return errors.New(usage)
 	}
@@ -20,6 +23,8 @@ func cmdLRS(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	fs, cf := flags("lrs "+sub, stderr)
 	var org, name, scope *string
 	var id *int64
+	var batch *int
+	var since, until, outFile *string
 	switch sub {
 	case "client-create":
 		org = fs.String("org", "", "code of the organisation the credential is limited to (required)")
@@ -28,6 +33,14 @@ func cmdLRS(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	case "client-list":
 	case "client-revoke":
 		id = fs.Int64("id", 0, "credential id (from client-list)")
+	case "import":
+		org = fs.String("org", "", "code of the organisation the records belong to (required)")
+		batch = fs.Int("batch", 100, "statements per transaction; a batch is stored whole or not at all")
+	case "export":
+		org = fs.String("org", "", "only this organisation and those under it (default: all)")
+		since = fs.String("since", "", "only statements stored after this time (RFC 3339)")
+		until = fs.String("until", "", "only statements stored at or before this time (RFC 3339)")
+		outFile = fs.String("o", "", "write to this file instead of standard output")
 	default:
 		return errors.New(usage)
 	}
@@ -37,6 +50,10 @@ func cmdLRS(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	}
 	defer a.DB.Close()
 	switch sub {
+	case "import":
+		return lrsImport(ctx, a, *org, *batch, fs.Args(), stdout, stderr, getenv)
+	case "export":
+		return lrsExport(ctx, a, *org, *since, *until, *outFile, stdout, stderr)
 	case "client-create":
 		o, err := a.Identity.OrgByCode(ctx, *org)
 		if err != nil {
@@ -78,5 +95,85 @@ func cmdLRS(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 			Target: fmt.Sprintf("lrs_client:%d", *id), Result: identity.ResultOK})
 		fmt.Fprintf(stdout, "revoked %d\n", *id)
 	}
+	return nil
+}
+
+// lrsImport stores the statements of a JSONL file (as lrs export writes
+// them) for an organisation, batch by batch, and prints a line for each
+// line of the file not stored, then a summary.
+func lrsImport(ctx context.Context, a *App, org string, batch int, files []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(files) != 1 || org == "" {
+		return errors.New("usage: jnedu lrs import -org CODE [-batch 100] FILE.jsonl")
+	}
+	o, err := a.Identity.OrgByCode(ctx, org)
+	if err != nil {
+		return fmt.Errorf("organisation %q: %w", org, err)
+	}
+	f, err := os.Open(files[0])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sum, err := a.LRS.Import(ctx, f, lrs.ImportOptions{OrgPath: o.Path, Batch: batch}, func(l lrs.ImportLine) {
+		if l.Status != "stored" {
+			fmt.Fprintf(stdout, "line %d\t%s\t%s\t%s\n", l.Line, l.ID, l.Status, l.Reason)
+		}
+	})
+	fmt.Fprintf(stdout, "lines %d, stored %d, refused %d, not stored %d (batches %d, failed %d)\n",
+		sum.Lines, sum.Stored, sum.Refused, sum.NotStored, sum.Batches, sum.FailedBatches)
+	a.Identity.Record(ctx, nil, identity.AuditEntry{ActorName: "cli", Action: "cli lrs import", //nolint:errcheck
+		Target: "org:" + org, Detail: fmt.Sprintf("%s: stored %d of %d", files[0], sum.Stored, sum.Lines), Result: identity.ResultOK})
+	if err != nil {
+		return errors.New(describe(err, getenv))
+	}
+	if sum.Refused+sum.NotStored > 0 {
+		return fmt.Errorf("%d lines not stored", sum.Refused+sum.NotStored)
+	}
+	return nil
+}
+
+// lrsExport writes the statements kept, one JSON object a line, in stored
+// order.
+func lrsExport(ctx context.Context, a *App, org, since, until, outFile string, stdout, stderr io.Writer) error {
+	var f lrs.ExportFilter
+	if org != "" {
+		o, err := a.Identity.OrgByCode(ctx, org)
+		if err != nil {
+			return fmt.Errorf("organisation %q: %w", org, err)
+		}
+		f.OrgPrefix = o.Path
+	}
+	for _, x := range []struct {
+		s string
+		t *time.Time
+	}{{since, &f.Since}, {until, &f.Until}} {
+		if x.s == "" {
+			continue
+		}
+		t, err := lrs.ParseTimestamp(x.s, true)
+		if err != nil {
+			return fmt.Errorf("time %q: want RFC 3339 with a zone, e.g. 2026-09-01T00:00:00+08:00", x.s)
+		}
+		*x.t = t
+	}
+	out := stdout
+	if outFile != "" {
+		file, err := os.Create(outFile)
+		if err != nil {
+			return err
+		}
+		defer file.Close()
+		out = file
+	}
+	n, err := a.LRS.Export(ctx, out, f)
+	if err != nil {
+		return err
+	}
+	if outFile != "" {
+		if err := out.(*os.File).Close(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stderr, "exported %d statements\n", n)
 	return nil
 }

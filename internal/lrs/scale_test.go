@@ -235,7 +235,7 @@ func TestConsistentThrough(t *testing.T) {
 		if got, want := header(), stamp(start.Add(-time.Millisecond)); got != want {
 			t.Errorf("idle: consistent through %s, want %s", got, want)
 		}
-		done, stored, err := s.svc.beginWrite(ctx)
+		done, stored, err := s.svc.beginWrite(ctx, time.Time{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -256,7 +256,7 @@ func TestConsistentThrough(t *testing.T) {
 			t.Errorf("after the write: consistent through %s, want %s", got, want)
 		}
 		// A registration whose writer died counts until its lease ends.
-		if _, _, err := s.svc.beginWrite(ctx); err != nil {
+		if _, _, err := s.svc.beginWrite(ctx, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 		held := s.clock.Now()
@@ -271,5 +271,16 @@ func TestConsistentThrough(t *testing.T) {
 		if n, err := s.svc.PruneInflight(ctx); err != nil || n != 1 {
 			t.Errorf("prune: %d, %v; want 1", n, err)
 		}
+		// An import restoring statements stored in the past holds queries
+		// back to the earliest of them.
+		past := time.Date(2025, 9, 1, 8, 0, 0, 0, time.UTC)
+		done, _, err = s.svc.beginWrite(ctx, past)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := header(), stamp(past.Add(-time.Millisecond)); got != want {
+			t.Errorf("restoring from %s: consistent through %s, want %s", stamp(past), got, want)
+		}
+		done()
 	})
 }

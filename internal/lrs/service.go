@@ -115,6 +115,10 @@ type Writer struct {
 	UserID    int64 // the platform user a record from inside is about
 	Authority obj
 	Version   string // the request's xAPI version
+	// Restore keeps the stored time, authority and version a statement
+	// carries (an import of exported records); Authority is then only
+	// for statements without one.
+	Restore bool
 }
 
 // Attachment is the content of one attachment part.
@@ -136,7 +140,17 @@ func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z
 func (s *Service) Store(ctx context.Context, w Writer, stmts []obj, atts map[string]Attachment) ([]string, error) {
 	// The write is registered before its stored time is taken, so a query
 	// meanwhile says it is consistent only up to before it.
-	done, now, err := s.beginWrite(ctx)
+	var floor time.Time
+	if w.Restore {
+		// Restored statements keep stored times in the past: the write
+		// holds queries back to the earliest of them.
+		for _, st := range stmts {
+			if t, ok := restoredTime(st); ok && (floor.IsZero() || t.Before(floor)) {
+				floor = t
+			}
+		}
+	}
+	done, now, err := s.beginWrite(ctx, floor)
 	if err != nil {
 		return nil, err
 	}
@@ -160,12 +174,18 @@ func (s *Service) Store(ctx context.Context, w Writer, stmts []obj, atts map[str
 		seen[id] = i
 		ids[i] = id
 		arrayContextActivities(st)
-		st["stored"] = stored
+		own := stored
+		if t, ok := restoredTime(st); ok && w.Restore {
+			own = stamp(t)
+		}
+		st["stored"] = own
 		if _, ok := st["timestamp"]; !ok {
-			st["timestamp"] = stored
+			st["timestamp"] = own
 			noStamp[id] = true
 		}
-		if w.Authority != nil {
+		if _, has := st["authority"]; has && w.Restore {
+			// kept
+		} else if w.Authority != nil {
 			st["authority"] = deepCopy(w.Authority)
 		}
 		if _, ok := st["version"]; !ok {
@@ -186,6 +206,19 @@ func (s *Service) Store(ctx context.Context, w Writer, stmts []obj, atts map[str
 		return nil, err
 	}
 	return ids, nil
+}
+
+// restoredTime is the stored time a statement carries, if valid.
+func restoredTime(st obj) (time.Time, bool) {
+	v, ok := st["stored"].(string)
+	if !ok {
+		return time.Time{}, false
+	}
+	t, err := ParseTimestamp(v, false)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t.Truncate(time.Millisecond), true
 }
 
 // newUUID returns a random (version 4) UUID.

@@ -21,11 +21,17 @@ const writeLease = 10 * time.Minute
 // process reading the same database sees it) and then takes the stored time
 // of its statements, which is therefore never before the registration.
 // done removes the registration.
-func (s *Service) beginWrite(ctx context.Context) (done func(), stored time.Time, err error) {
+// A restored write (an import) gives floor, the earliest stored time it
+// writes, and registers that instead when earlier.
+func (s *Service) beginWrite(ctx context.Context, floor time.Time) (done func(), stored time.Time, err error) {
 	token := newUUID()
 	reg := s.now()
+	at := reg
+	if !floor.IsZero() && floor.Before(at) {
+		at = floor
+	}
 	if _, err := s.db.Exec(ctx, "INSERT INTO lrs_inflight (token, stored, expires) VALUES (?, ?, ?)",
-		token, reg.UnixMilli(), reg.Add(writeLease).UnixMilli()); err != nil {
+		token, at.UnixMilli(), reg.Add(writeLease).UnixMilli()); err != nil {
 		return nil, time.Time{}, fmt.Errorf("register write: %w", err)
 	}
 	stored = s.now()
@@ -248,6 +254,9 @@ func (s *Service) void(ctx context.Context, tx *db.Tx, target string) (string, e
 func (s *Service) add(p *pendingRows, w Writer, st obj, ix statementIndex, voids string, now time.Time) error {
 	id := st["id"].(string)
 	stored := now.UnixMilli()
+	if t, ok := restoredTime(st); ok && w.Restore {
+		stored = t.UnixMilli()
+	}
 	ts := stored
 	if t, ok := st["timestamp"].(string); ok {
 		if tt, err := ParseTimestamp(t, false); err == nil {
