@@ -36,6 +36,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -59,6 +60,8 @@ var (
 	nStored = flag.Int("stored", 1000000, "statements stored before the queries")
 	nQuery  = flag.Int("q", 1000, "queries timed")
 	keep    = flag.Bool("keep", false, "keep the data folders and databases")
+	prof    = flag.String("cpuprofile", "", "write a CPU profile of the API ingest (server and clients) to this file, suffixed by the engine")
+	skipQ   = flag.Bool("ingest-only", false, "skip the load and the queries")
 )
 
 const home = "https://jnedu.jinan.edu.cn"
@@ -243,9 +246,20 @@ func runEngine(engine, root string) {
 		}
 	}
 	addr, stop := serve(st)
+	if *prof != "" {
+		f, err := os.Create(*prof + "." + engine)
+		check(err)
+		check(pprof.StartCPUProfile(f))
+	}
 	apiRate := ingest(addr, key, secret, rows)
+	if *prof != "" {
+		pprof.StopCPUProfile()
+	}
 	fmt.Printf("API ingest: %8.0f statements/s (POST /xapi/statements, batches of %d, %d clients) = %.2f × the bare loop\n", apiRate, *batch, *conc, apiRate/bareRate)
 	stop()
+	if *skipQ {
+		return
+	}
 
 	// 3. queries at -stored statements.
 	d := st.open()

@@ -3,6 +3,7 @@ package lrs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/url"
@@ -282,5 +283,47 @@ func TestConsistentThrough(t *testing.T) {
 			t.Errorf("restoring from %s: consistent through %s, want %s", stamp(past), got, want)
 		}
 		done()
+	})
+}
+
+// TestConcurrentBatchesSharedActivities: batches stored at once that name
+// the same new activities and agents, in opposite orders, all succeed
+// (PostgreSQL writes them side by side: the rows are locked in one order).
+func TestConcurrentBatchesSharedActivities(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newFixture(t, d, Limits{})
+		for round := range 10 {
+			var batches [4][]obj
+			for w := range batches {
+				for i := range 30 {
+					k := i
+					if w%2 == 1 {
+						k = 29 - i
+					}
+					batches[w] = append(batches[w], stmt(t, statementJSON("", fmt.Sprintf("r%d-s%d", round, k), verbCompleted, fmt.Sprintf("http://x.test/r%d/a%d", round, k))))
+				}
+			}
+			errs := make(chan error, len(batches))
+			start := make(chan struct{})
+			for _, b := range batches {
+				go func() {
+					<-start
+					_, err := f.svc.Store(context.Background(), writer(f, "/1/"), b, nil)
+					errs <- err
+				}()
+			}
+			close(start)
+			for range batches {
+				if err := <-errs; err != nil {
+					t.Fatalf("round %d: concurrent batch: %v", round, err)
+				}
+			}
+		}
+		if n := countRows(t, d, "SELECT COUNT(*) FROM lrs_activities"); n != 300 {
+			t.Errorf("activities: %d, want 300", n)
+		}
+		if n := countRows(t, d, "SELECT COUNT(*) FROM lrs_agents WHERE agent LIKE 'mbox:r%'"); n != 300 {
+			t.Errorf("agents: %d, want 300", n)
+		}
 	})
 }

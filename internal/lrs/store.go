@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -399,6 +400,9 @@ func (s *Service) mergeActivities(ctx context.Context, tx *db.Tx, defs []obj, no
 		known[id] = merged
 		changed[id] = true
 	}
+	// Rows are written in key order, so concurrent batches naming the same
+	// new activities lock them in the same order (no deadlock).
+	sort.Strings(keys)
 	var vals []any
 	for _, id := range keys {
 		if changed[id] {
@@ -467,6 +471,7 @@ func mergePersons(ctx context.Context, tx *db.Tx, agents []obj, now time.Time) e
 		add("openid", a["openid"])
 		add("account", a["account"])
 	}
+	sort.Strings(keys) // the same lock order in every transaction
 	var vals []any
 	for _, k := range keys {
 		if changed[k] {
