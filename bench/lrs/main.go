@@ -5,16 +5,18 @@
 //     1 KB, Chinese names and activity titles) inserted by a bare loop of
 //     prepared single-row INSERTs in transactions of -batch, on a database
 //     with the same schema: the engine's own limit on this machine;
+//
 //  2. ingest: the same statements POSTed in batches of -batch to
 //     /xapi/statements of a real `jnedu serve` (in this process: the whole
 //     stack, access log included) by -c clients at once;
+//
 //  3. query: -stored statements loaded into the real tables by the fastest
 //     honest path (multi-row INSERTs on SQLite, COPY on PostgreSQL, the
 //     indexes kept), then -q filtered GET /statements?agent=…&verb=…&since=…
 //     one after the other, with their p50 and p99.
 //
-//	go run ./bench/lrs                                   # both engines, 20,000 / 1,000,000
-//	go run ./bench/lrs -engines postgres -stored 10000000
+//     go run ./bench/lrs                                   # both engines, 20,000 / 1,000,000
+//     go run ./bench/lrs -engines postgres -stored 10000000
 //
 // Server logs go to stderr: redirect them. Not part of CI.
 package main
@@ -41,6 +43,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -54,10 +57,11 @@ import (
 var (
 	engines = flag.String("engines", "sqlite,postgres", "engines to run")
 	pgBase  = flag.String("pg", "postgres://postgres@127.0.0.1:5432", "PostgreSQL server for the throwaway databases")
+	pgOpts  = flag.String("pg-options", "?sslmode=disable", "connection options of the databases (the server is on this machine)")
 	nIngest = flag.Int("n", 20000, "statements to ingest (bare loop and API)")
 	batch   = flag.Int("batch", 100, "statements per POST and per bare transaction")
 	conc    = flag.Int("c", 4, "clients posting at once")
-	nStored = flag.Int("stored", 1000000, "statements stored before the queries")
+	nStored = flag.String("stored", "100000,1000000", "statements stored before each round of queries (cumulative, comma-separated)")
 	nQuery  = flag.Int("q", 1000, "queries timed")
 	keep    = flag.Bool("keep", false, "keep the data folders and databases")
 	prof    = flag.String("cpuprofile", "", "write a CPU profile of the API ingest (server and clients) to this file, suffixed by the engine")
@@ -139,7 +143,7 @@ func (g *gen) next(ts time.Time) stmtRow {
 			"success": score >= 60, "completion": true, "duration": fmt.Sprintf("PT%dM%dS", r.IntN(40)+1, r.IntN(60))},
 		"context": map[string]any{"registration": reg, "language": "zh-CN", "platform": "jnedu 智慧课堂",
 			"contextActivities": map[string]any{"parent": []any{map[string]any{"id": parent}}, "grouping": []any{map[string]any{"id": grouping}}},
-			"extensions": map[string]any{home + "/xapi/ext/school": school, home + "/xapi/ext/class": fmt.Sprintf("%s%d班", grade, sn%12+1)}},
+			"extensions":        map[string]any{home + "/xapi/ext/school": school, home + "/xapi/ext/class": fmt.Sprintf("%s%d班", grade, sn%12+1)}},
 		"timestamp": ts.UTC().Format("2006-01-02T15:04:05.000Z"),
 	}
 	b, _ := json.Marshal(st)
@@ -154,7 +158,7 @@ func main() {
 	if !*keep {
 		defer os.RemoveAll(root)
 	}
-	fmt.Printf("jnedu bench/lrs: -n %d, batch %d, -c %d, -stored %d, -q %d; %s\n", *nIngest, *batch, *conc, *nStored, *nQuery, time.Now().Format(time.RFC3339))
+	fmt.Printf("jnedu bench/lrs: -n %d, batch %d, -c %d, -stored %s, -q %d; %s\n", *nIngest, *batch, *conc, *nStored, *nQuery, time.Now().Format(time.RFC3339))
 	for _, e := range strings.Split(*engines, ",") {
 		runEngine(strings.TrimSpace(e), root)
 	}
@@ -179,7 +183,7 @@ func newTarget(engine, root, label string) target {
 	_, err = admin.Exec("CREATE DATABASE " + name)
 	check(err)
 	admin.Close()
-	return target{dir: dir, dbURL: *pgBase + "/" + name, drop: func() {
+	return target{dir: dir, dbURL: *pgBase + "/" + name + *pgOpts, drop: func() {
 		if *keep {
 			return
 		}
@@ -227,9 +231,12 @@ func runEngine(engine, root string) {
 	defer bt.drop()
 	bt.cli("migrate")
 	bd := bt.open()
+	cpu0 := cpuTime()
 	bareRate := bare(bd, rows)
+	bareCPU := float64(len(rows)) / (cpuTime() - cpu0).Seconds()
 	bd.Close()
-	fmt.Printf("bare loop:  %8.0f statements/s (prepared single-row INSERTs of the statement, id, agent and activity rows, %d per transaction)\n", bareRate, *batch)
+	fmt.Printf("bare loop:  %8.0f statements/s (prepared single-row INSERTs of the statement, id, agent and activity rows, %d per transaction); %.0f per CPU-second of this process; load average %s\n",
+		bareRate, *batch, bareCPU, loadavg())
 
 	// 2. the API.
 	st := newTarget(engine, root, "api")
@@ -251,26 +258,59 @@ func runEngine(engine, root string) {
 		check(err)
 		check(pprof.StartCPUProfile(f))
 	}
+	cpu0 = cpuTime()
 	apiRate := ingest(addr, key, secret, rows)
+	apiCPU := float64(len(rows)) / (cpuTime() - cpu0).Seconds()
 	if *prof != "" {
 		pprof.StopCPUProfile()
 	}
-	fmt.Printf("API ingest: %8.0f statements/s (POST /xapi/statements, batches of %d, %d clients) = %.2f × the bare loop\n", apiRate, *batch, *conc, apiRate/bareRate)
+	fmt.Printf("API ingest: %8.0f statements/s (POST /xapi/statements, batches of %d, %d clients) = %.2f × the bare loop; %.0f per CPU-second of this process (server and clients); load average %s\n",
+		apiRate, *batch, *conc, apiRate/bareRate, apiCPU, loadavg())
 	stop()
 	if *skipQ {
 		return
 	}
 
 	// 3. queries at -stored statements.
-	d := st.open()
-	t0 := time.Now()
-	agents := load(d, engine, *nStored)
-	d.Close()
-	loadDur := time.Since(t0)
-	fmt.Printf("loaded:     %d statements in %s (%.0f/s)\n", *nStored, loadDur.Round(time.Second), float64(*nStored)/loadDur.Seconds())
-	addr, stop = serve(st)
-	query(addr, key, secret, agents)
-	stop()
+	var sizes []int
+	for _, x := range strings.Split(*nStored, ",") {
+		var n int
+		_, err := fmt.Sscan(strings.TrimSpace(x), &n)
+		check(err)
+		sizes = append(sizes, n)
+	}
+	final := sizes[len(sizes)-1]
+	lg := &gen{r: mrand.New(mrand.NewPCG(3, 4)), students: max(final/125, 100)}
+	have := 0
+	for _, size := range sizes {
+		d := st.open()
+		t0 := time.Now()
+		agents := load(d, engine, lg, have, size-have)
+		d.Close()
+		loadDur := time.Since(t0)
+		fmt.Printf("loaded:     %d more statements in %s (%.0f/s: COPY on PostgreSQL, multi-row INSERTs on SQLite, indexes kept)\n",
+			size-have, loadDur.Round(time.Second), float64(size-have)/loadDur.Seconds())
+		have = size
+		addr, stop = serve(st)
+		fmt.Printf("at %d stored (%d students): ", size, lg.students)
+		query(addr, key, secret, agents)
+		stop()
+	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru) //nolint:errcheck // always works for SELF
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func check(err error) {
@@ -430,10 +470,9 @@ func bare(d *db.DB, rows []stmtRow) float64 {
 // load stores n statements of 8,000·(n/1M) students (about 125 each)
 // spread over the last 60 days, straight into the tables, and returns the
 // students' agent JSON for the queries.
-func load(d *db.DB, engine string, n int) []string {
+func load(d *db.DB, engine string, g *gen, offset, n int) []string {
 	ctx := context.Background()
-	students := max(n/125, 100)
-	g := &gen{r: mrand.New(mrand.NewPCG(3, 4)), students: students}
+	students := g.students
 	end := time.Now().Add(-time.Minute)
 	start := end.Add(-60 * 24 * time.Hour)
 	step := float64(end.Sub(start).Milliseconds()) / float64(n)
@@ -456,7 +495,9 @@ func load(d *db.DB, engine string, n int) []string {
 		m := min(chunk, n-done)
 		var sts, ags, acs [][]any
 		for i := range m {
-			stored := start.UnixMilli() + int64(float64(done+i)*step)
+			// Each round spreads its statements over the same 60 days,
+			// offset so no two share a stored time and id order.
+			stored := start.UnixMilli() + int64(float64(done+i)*step) + int64(offset%1000)
 			r := g.next(time.UnixMilli(stored - 2000))
 			body := string(storedBody(r, stored))
 			sts = append(sts, []any{r.id, stored, r.ts, r.actor, r.verb, r.activity, "", r.registration, false, int64(1), "/1/", int64(0), body})
@@ -581,7 +622,7 @@ func query(addr, key, secret string, agents []string) {
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	pct := func(p float64) time.Duration { return lat[int(math.Ceil(p*float64(len(lat))))-1] }
-	fmt.Printf("query:      GET /statements?agent&verb&since (7 days) ×%d: p50 %.1f ms, p99 %.1f ms, max %.1f ms; %.1f statements per answer\n",
+	fmt.Printf("GET /statements?agent&verb&since (7 days) ×%d: p50 %.1f ms, p99 %.1f ms, max %.1f ms; %.1f statements per answer\n",
 		len(lat), ms(pct(0.5)), ms(pct(0.99)), ms(lat[len(lat)-1]), float64(found)/float64(len(lat)))
 }
 
