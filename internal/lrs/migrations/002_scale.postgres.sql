@@ -85,6 +85,8 @@ DECLARE
 	part TEXT;
 	made INTEGER := 0;
 BEGIN
+	-- Two processes making the same month wait for each other.
+	PERFORM pg_advisory_xact_lock(hashtext('lrs_ensure_month'));
 	FOREACH t IN ARRAY ARRAY['lrs_statements', 'lrs_statement_agents', 'lrs_statement_activities'] LOOP
 		part := t || '_p' || suffix;
 		IF to_regclass(part) IS NOT NULL THEN
