@@ -157,6 +157,7 @@ func main() {
 	check(err)
 	if !*keep {
 		defer os.RemoveAll(root)
+		atFail(func() { os.RemoveAll(root) })
 	}
 	fmt.Printf("jnedu bench/lrs: -n %d, batch %d, -c %d, -stored %s, -q %d; %s\n", *nIngest, *batch, *conc, *nStored, *nQuery, time.Now().Format(time.RFC3339))
 	for _, e := range strings.Split(*engines, ",") {
@@ -183,7 +184,7 @@ func newTarget(engine, root, label string) target {
 	_, err = admin.Exec("CREATE DATABASE " + name)
 	check(err)
 	admin.Close()
-	return target{dir: dir, dbURL: *pgBase + "/" + name + *pgOpts, drop: func() {
+	drop := func() {
 		if *keep {
 			return
 		}
@@ -192,7 +193,9 @@ func newTarget(engine, root, label string) target {
 			a.Exec("DROP DATABASE " + name + " WITH (FORCE)")
 			a.Close()
 		}
-	}}
+	}
+	atFail(drop)
+	return target{dir: dir, dbURL: *pgBase + "/" + name + *pgOpts, drop: drop}
 }
 
 func (t target) env(k string) string {
@@ -319,8 +322,24 @@ func check(err error) {
 	}
 }
 
+// cleanups run on a failure too (os.Exit skips the deferred calls).
+var (
+	cleanMu  sync.Mutex
+	cleanups []func()
+)
+
+func atFail(f func()) {
+	cleanMu.Lock()
+	cleanups = append(cleanups, f)
+	cleanMu.Unlock()
+}
+
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "bench/lrs:", err)
+	cleanMu.Lock()
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		cleanups[i]()
+	}
 	os.Exit(1)
 }
 
