@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"jnedu/internal/identity"
 	"jnedu/internal/lrs"
+	"jnedu/internal/platform/web"
 )
 
 func cmdLRS(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -53,7 +55,7 @@ func cmdLRS(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	case "import":
 		return lrsImport(ctx, a, *org, *batch, fs.Args(), stdout, stderr, getenv)
 	case "export":
-		return lrsExport(ctx, a, *org, *since, *until, *outFile, stdout, stderr)
+		return lrsExport(ctx, a, *org, *since, *until, *outFile, stdout, stderr, getenv)
 	case "client-create":
 		o, err := a.Identity.OrgByCode(ctx, *org)
 		if err != nil {
@@ -114,27 +116,31 @@ func lrsImport(ctx context.Context, a *App, org string, batch int, files []strin
 		return err
 	}
 	defer f.Close()
+	tr, lang := lrsTranslator(getenv)
 	sum, err := a.LRS.Import(ctx, f, lrs.ImportOptions{OrgPath: o.Path, Batch: batch}, func(l lrs.ImportLine) {
+		status := tr.T(lang, "lrs.import_refused")
+		if l.Status == "not stored" {
+			status = tr.T(lang, "lrs.import_not_stored")
+		}
 		if l.Status != "stored" {
-			fmt.Fprintf(stdout, "line %d\t%s\t%s\t%s\n", l.Line, l.ID, l.Status, l.Reason)
+			fmt.Fprintln(stdout, tr.T(lang, "lrs.import_line", l.Line, l.ID, status, l.Reason))
 		}
 	})
-	fmt.Fprintf(stdout, "lines %d, stored %d, refused %d, not stored %d (batches %d, failed %d)\n",
-		sum.Lines, sum.Stored, sum.Refused, sum.NotStored, sum.Batches, sum.FailedBatches)
+	fmt.Fprintln(stdout, tr.T(lang, "lrs.import_summary", sum.Lines, sum.Stored, sum.Refused, sum.NotStored, sum.Batches, sum.FailedBatches))
 	a.Identity.Record(ctx, nil, identity.AuditEntry{ActorName: "cli", Action: "cli lrs import", //nolint:errcheck
 		Target: "org:" + org, Detail: fmt.Sprintf("%s: stored %d of %d", files[0], sum.Stored, sum.Lines), Result: identity.ResultOK})
 	if err != nil {
 		return errors.New(describe(err, getenv))
 	}
 	if sum.Refused+sum.NotStored > 0 {
-		return fmt.Errorf("%d lines not stored", sum.Refused+sum.NotStored)
+		return errors.New(tr.T(lang, "lrs.import_failed", sum.Refused+sum.NotStored))
 	}
 	return nil
 }
 
 // lrsExport writes the statements kept, one JSON object a line, in stored
 // order.
-func lrsExport(ctx context.Context, a *App, org, since, until, outFile string, stdout, stderr io.Writer) error {
+func lrsExport(ctx context.Context, a *App, org, since, until, outFile string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var f lrs.ExportFilter
 	if org != "" {
 		o, err := a.Identity.OrgByCode(ctx, org)
@@ -174,6 +180,21 @@ func lrsExport(ctx context.Context, a *App, org, since, until, outFile string, s
 			return err
 		}
 	}
-	fmt.Fprintf(stderr, "exported %d statements\n", n)
+	tr, lang := lrsTranslator(getenv)
+	fmt.Fprintln(stderr, tr.T(lang, "lrs.export_done", n))
 	return nil
+}
+
+// lrsTranslator speaks Chinese when the terminal's LANG is Chinese, English
+// otherwise.
+func lrsTranslator(getenv func(string) string) (*web.Translator, string) {
+	lang := web.LangEN
+	if strings.HasPrefix(getenv("LANG"), "zh") {
+		lang = web.LangZH
+	}
+	tr, err := web.NewTranslator(web.Messages(), lrs.Messages())
+	if err != nil {
+		panic(err) // the catalogs are fixed: a duplicate key is a programming error
+	}
+	return tr, lang
 }

@@ -77,14 +77,14 @@ func TestLRSImportExportCLI(t *testing.T) {
 				`{"actor":{"mbox":"mailto:new@school.test"},"verb":{"id":"http://adlnet.gov/expapi/verbs/experienced"},"object":{"id":"http://jnedu.test/a/3"}}`,
 			}
 			os.WriteFile(in, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
-			if code, out, e := run(dirA, urlA, "lrs", "import", "-org", "JN-EDU", in); code != 0 || !strings.Contains(out, "stored 3") {
+			if code, out, e := run(dirA, urlA, "lrs", "import", "-org", "JN-EDU", in); code != 0 || !strings.Contains(out, "存储 3") {
 				t.Fatalf("import: code %d\n%s%s", code, out, e)
 			}
 			exA := filepath.Join(dirA, "export.jsonl")
-			if code, _, e := run(dirA, urlA, "lrs", "export", "-o", exA); code != 0 || !strings.Contains(e, "exported 3") {
+			if code, _, e := run(dirA, urlA, "lrs", "export", "-o", exA); code != 0 || !strings.Contains(e, "已导出 3 条") {
 				t.Fatalf("export: code %d %s", code, e)
 			}
-			if code, out, e := run(dirB, urlB, "lrs", "import", "-org", "JN-EDU", "-batch", "2", exA); code != 0 || !strings.Contains(out, "stored 3") {
+			if code, out, e := run(dirB, urlB, "lrs", "import", "-org", "JN-EDU", "-batch", "2", exA); code != 0 || !strings.Contains(out, "存储 3") {
 				t.Fatalf("import of the export: code %d\n%s%s", code, out, e)
 			}
 			code, exB, e := run(dirB, urlB, "lrs", "export")
@@ -104,7 +104,7 @@ func TestLRSImportExportCLI(t *testing.T) {
 			}
 			bad := filepath.Join(dirA, "bad.jsonl")
 			os.WriteFile(bad, []byte(`{"actor":{"mbox":"mailto:x@school.test"},"object":{"id":"http://jnedu.test/a/9"}}`+"\n"), 0o600)
-			if code, out, _ := run(dirA, urlA, "lrs", "import", "-org", "JN-EDU", bad); code == 0 || !strings.Contains(out, "line 1") || !strings.Contains(out, "refused") {
+			if code, out, _ := run(dirA, urlA, "lrs", "import", "-org", "JN-EDU", bad); code == 0 || !strings.Contains(out, "第 1 行") || !strings.Contains(out, "拒绝") || !strings.Contains(out, "has no verb") {
 				t.Errorf("bad line: code %d, %s", code, out)
 			}
 		})

@@ -44,5 +44,11 @@ func Messages() web.Catalog {
 		"lrs.col_verb":          {"动作", "Verb"},
 		"lrs.col_activity":      {"活动", "Activity"},
 		"lrs.records_none":      {"没有符合条件的记录。", "No records match."},
+		"lrs.import_line":       {"第 %d 行\t%s\t%s\t%s", "line %d\t%s\t%s\t%s"},
+		"lrs.import_refused":    {"拒绝", "refused"},
+		"lrs.import_not_stored": {"未存储（同批有被拒绝的行）", "not stored (its batch has a refused line)"},
+		"lrs.import_summary":    {"共 %d 行：存储 %d，拒绝 %d，未存储 %d（%d 批，其中 %d 批未存储）", "lines %d, stored %d, refused %d, not stored %d (batches %d, %d not stored)"},
+		"lrs.import_failed":     {"%d 行未存储", "%d lines not stored"},
+		"lrs.export_done":       {"已导出 %d 条语句", "exported %d statements"},
 	}
 }
