@@ -37,6 +37,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
 	"sort"
@@ -159,6 +160,12 @@ func main() {
 		defer os.RemoveAll(root)
 		atFail(func() { os.RemoveAll(root) })
 	}
+	go func() {
+		// Ctrl-C or a kill: drop the throwaway databases before leaving.
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		fail(fmt.Errorf("stopped by %v", <-sig))
+	}()
 	fmt.Printf("jnedu bench/lrs: -n %d, batch %d, -c %d, -stored %s, -q %d; %s\n", *nIngest, *batch, *conc, *nStored, *nQuery, time.Now().Format(time.RFC3339))
 	for _, e := range strings.Split(*engines, ",") {
 		runEngine(strings.TrimSpace(e), root)
