@@ -654,8 +654,8 @@ func query(addr, key, secret string, agents []string) {
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	pct := func(p float64) time.Duration { return lat[int(math.Ceil(p*float64(len(lat))))-1] }
-	fmt.Printf("GET /statements?agent&verb&since (7 days) ×%d: p50 %.1f ms, p99 %.1f ms, max %.1f ms; %.1f statements per answer\n",
-		len(lat), ms(pct(0.5)), ms(pct(0.99)), ms(lat[len(lat)-1]), float64(found)/float64(len(lat)))
+	fmt.Printf("GET /statements?agent&verb&since (7 days) ×%d: p50 %.1f ms, p99 %.1f ms, max %.1f ms; %.1f statements per answer; load average %s\n",
+		len(lat), ms(pct(0.5)), ms(pct(0.99)), ms(lat[len(lat)-1]), float64(found)/float64(len(lat)), loadavg())
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
