@@ -540,12 +540,14 @@ registerProcessor('jnedu-recorder', JneduRecorder);
       await playPrompt(it.prompt.audio, it.plays);
     }
     $('phase').textContent = t('choose');
-    const ms = resume && resume.phase === 'answer' && resume.remaining > 0 ? resume.remaining : Math.max(it.answer_sec || 0, 8) * 1000;
+    const ms = resume && resume.phase === 'answer' ? Math.max(0, resume.remaining) : Math.max(it.answer_sec || 0, 8) * 1000;
     await countdown(ms, 'answer');
     ol.hidden = true;
     await enqueue({ kind: 'close', attempt: auth.attempt, token: auth.token, item: it.id, chunks: 0 });
   }
 
+  // A resumed phase gets what the site node recorded as left of it, 0
+  // included: time already used is never granted again.
   async function spokenItem(it, resume, st) {
     $('options').hidden = true;
     let phase = resume ? resume.phase : 'prompt';
@@ -558,11 +560,11 @@ registerProcessor('jnedu-recorder', JneduRecorder);
     }
     if (phase === 'prep') {
       $('phase').textContent = t('prep');
-      const ms = resume && resume.phase === 'prep' && resume.remaining > 0 ? resume.remaining : (it.prep_sec || 0) * 1000;
+      const ms = resume && resume.phase === 'prep' ? Math.max(0, resume.remaining) : (it.prep_sec || 0) * 1000;
       await countdown(ms, 'prep');
     }
     // Answer: recording starts and stops on its own.
-    const ms = resume && resume.phase === 'answer' && resume.remaining > 0 ? resume.remaining : it.answer_sec * 1000;
+    const ms = resume && resume.phase === 'answer' ? Math.max(0, resume.remaining) : it.answer_sec * 1000;
     let seq = Math.max(st ? st.next_seq : 0, await localNext(auth.attempt, it.id));
     const attempt = auth.attempt, token = auth.token, item = it.id;
     let writes = Promise.resolve();
