@@ -35,8 +35,17 @@ func cpu() time.Duration {
 func main() {
 	dir := flag.String("dir", "../shared/data/speechocean762-sample", "data set folder (scores.jsonl + audio/)")
 	n := flag.Int("n", 100, "recordings to score")
+	open := flag.Bool("open", false, "measure the key points of open answers on the openset answers instead")
+	cache := flag.String("cache", "", "with -open: folder keeping the synthesized answers")
+	only := flag.String("items", "", "with -open: comma-separated item IDs (default all)")
+	verbose := flag.Bool("v", false, "with -open: one line per answer")
+	afterOnly := flag.Bool("after", false, "with -open: only the key-point detection in force, not the baseline")
 	flag.Parse()
 	ctx := context.Background()
+	if *open {
+		runOpen(ctx, *cache, *only, *verbose, *afterOnly)
+		return
+	}
 	items, err := speech.LoadDataset(*dir)
 	if err != nil {
 		fail(err)

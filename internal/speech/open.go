@@ -2,7 +2,9 @@ package speech
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"os"
 	"sort"
 	"strings"
 )
@@ -82,59 +84,12 @@ func (s *Scorer) scoreOpen(ctx context.Context, au Audio, lv level, req Request,
 			heardWords = append(heardWords, sg)
 		}
 	}
-	for _, p := range phrases {
-		if p.kp < 0 || res.KeyPoints[p.kp].Found {
-			continue
-		}
-		if at := findPhrase(segs, p.words); at >= 0 {
-			var sc float64
-			var n int
-			for _, sg := range segs[at : at+len(p.words)] {
-				sc += sg.Score
-				n += sg.Frames()
-			}
-			if n > 0 && sc/float64(n) > okWordGOP {
-				kr := &res.KeyPoints[p.kp]
-				kr.Found, kr.Heard = true, p.text
-				kr.Start = round(float64(segs[at].From)/FrameRate, 2)
-				kr.Points = req.KeyPoints[p.kp].Points
-			}
-		}
-	}
-	// Second chance for each key point not spotted: align each reference
-	// answer (the first five) as a whole and look for the key point's
-	// words among the words that scored as said. An answer close to a
-	// reference is found this way even where the loop grammar let a short
-	// word or the garbage model take a key word.
-	for ai, ans := range req.ReferenceAnswers {
-		if ai == 5 || allFound(res.KeyPoints) {
-			break
-		}
-		words := tokenize(ans, s.rec)
-		if len(words) == 0 {
-			continue
-		}
-		a, err := analyze(ctx, s.rec, au.PCM, words)
-		if err != nil {
+	if s.legacyKeyPoints {
+		if err := s.legacySpot(ctx, au, req, phrases, segs, &res); err != nil {
 			return Result{}, err
 		}
-		var said []Segment
-		for _, w := range a.Words {
-			if w.Reached && w.GOP > okWordGOP {
-				said = append(said, Segment{Label: strings.ToLower(w.Text), From: w.From, To: w.To})
-			}
-		}
-		for _, p := range phrases {
-			if p.kp < 0 || res.KeyPoints[p.kp].Found {
-				continue
-			}
-			if at := findPhrase(said, p.words); at >= 0 {
-				kr := &res.KeyPoints[p.kp]
-				kr.Found, kr.Heard = true, p.text
-				kr.Start = round(float64(said[at].From)/FrameRate, 2)
-				kr.Points = req.KeyPoints[p.kp].Points
-			}
-		}
+	} else if err := s.detectKeyPoints(ctx, au, req, &res); err != nil {
+		return Result{}, err
 	}
 	var got, full float64
 	for i, k := range req.KeyPoints {
@@ -237,3 +192,153 @@ func allFound(ks []KeyPointResult) bool {
 	}
 	return true
 }
+
+// legacySpot is the previous key-point decision, kept to measure the
+// detection against (bench/speech -open): a key point counts when one of
+// its phrases shows in the loop grammar's words, or, failing that, among
+// the words of a reference answer's alignment that scored as said.
+func (s *Scorer) legacySpot(ctx context.Context, au Audio, req Request, phrases []spotPhrase, segs []Segment, res *Result) error {
+	for _, p := range phrases {
+		if p.kp < 0 || res.KeyPoints[p.kp].Found {
+			continue
+		}
+		if at := findPhrase(segs, p.words); at >= 0 {
+			var sc float64
+			var n int
+			for _, sg := range segs[at : at+len(p.words)] {
+				sc += sg.Score
+				n += sg.Frames()
+			}
+			if n > 0 && sc/float64(n) > okWordGOP {
+				kr := &res.KeyPoints[p.kp]
+				kr.Found, kr.Heard = true, p.text
+				kr.Start = round(float64(segs[at].From)/FrameRate, 2)
+				kr.Points = req.KeyPoints[p.kp].Points
+			}
+		}
+	}
+	// Second chance for each key point not spotted: align each reference
+	// answer (the first five) as a whole and look for the key point's
+	// words among the words that scored as said. An answer close to a
+	// reference is found this way even where the loop grammar let a short
+	// word or the garbage model take a key word.
+	for ai, ans := range req.ReferenceAnswers {
+		if ai == 5 || allFound(res.KeyPoints) {
+			break
+		}
+		words := tokenize(ans, s.rec)
+		if len(words) == 0 {
+			continue
+		}
+		a, err := analyze(ctx, s.rec, au.PCM, words)
+		if err != nil {
+			return err
+		}
+		var said []Segment
+		for _, w := range a.Words {
+			if w.Reached && w.GOP > okWordGOP {
+				said = append(said, Segment{Label: strings.ToLower(w.Text), From: w.From, To: w.To})
+			}
+		}
+		for _, p := range phrases {
+			if p.kp < 0 || res.KeyPoints[p.kp].Found {
+				continue
+			}
+			if at := findPhrase(said, p.words); at >= 0 {
+				kr := &res.KeyPoints[p.kp]
+				kr.Found, kr.Heard = true, p.text
+				kr.Start = round(float64(said[at].From)/FrameRate, 2)
+				kr.Points = req.KeyPoints[p.kp].Points
+			}
+		}
+	}
+	return nil
+}
+
+// detectKeyPoints decides each key point on its own: one decoding places
+// the key point's best-fitting phrase (its text or a variant) once in the
+// recording, between free phone loops, and the key point counts when that
+// phrase's acoustic score per frame — relative to the best any phone could
+// do in each frame, so a likelihood ratio against a phone loop — clears
+// the detection threshold. Nothing else competes for the frames, so a
+// short common word cannot take a key word, and the words around the key
+// point may be anything.
+func (s *Scorer) detectKeyPoints(ctx context.Context, au Audio, req Request, res *Result) error {
+	loop, err := s.rec.PhoneLoop(ctx, au.PCM)
+	if err != nil {
+		return err
+	}
+	loopScore := func(from, to int) float64 {
+		var sc float64
+		for _, sg := range loop {
+			lo, hi := max(from, sg.From), min(to, sg.To)
+			if hi > lo && sg.Frames() > 0 {
+				sc += sg.Score * float64(hi-lo) / float64(sg.Frames())
+			}
+		}
+		return sc
+	}
+	for i, k := range req.KeyPoints {
+		var alts [][]string
+		var texts []string
+		for _, text := range append([]string{k.Text}, k.Variants...) {
+			var ws []string
+			for _, w := range tokenize(text, s.rec) {
+				if w.Guess {
+					ws = nil // the lexicon's words only
+					break
+				}
+				ws = append(ws, strings.ToLower(w.Text))
+			}
+			if len(ws) > 0 {
+				alts = append(alts, ws)
+				texts = append(texts, text)
+			}
+		}
+		if len(alts) == 0 {
+			continue
+		}
+		segs, err := s.rec.Detect(ctx, au.PCM, alts)
+		if err != nil {
+			return err
+		}
+		if len(segs) == 0 || segs[0].Word < 0 || segs[0].Word >= len(alts) {
+			continue
+		}
+		var sc, ls float64
+		var n int
+		minWord := math.Inf(1)
+		for _, sg := range segs {
+			l := loopScore(sg.From, sg.To)
+			sc += sg.Score
+			n += sg.Frames()
+			ls += l
+			if sg.Frames() > 0 {
+				minWord = math.Min(minWord, (sg.Score-l)/float64(sg.Frames()))
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		gop := sc / float64(n)
+		kr := &res.KeyPoints[i]
+		kr.Score = round(gop, 2)
+		kr.LLR = round((sc-ls)/float64(n), 2)
+		kr.MinLLR = round(minWord, 2)
+		kr.Start = round(float64(segs[0].From)/FrameRate, 2)
+		kr.Heard = texts[segs[0].Word]
+		if detectDebug {
+			fmt.Fprintf(os.Stderr, "DETECT kp=%d alt=%q gop=%.2f frames=%d words=%d\n", i, kr.Heard, gop, n, len(segs))
+		}
+		if gop > detectGOP {
+			kr.Found = true
+			kr.Points = k.Points
+		}
+	}
+	return nil
+}
+
+var detectDebug = os.Getenv("JNEDU_DETECT_DEBUG") != ""
+
+// detectGOP is the detection threshold (nats per frame, see detectKeyPoints).
+const detectGOP = -8

@@ -60,6 +60,18 @@ type Recognizer interface {
 	// model; it returns the phrases' word segments, in time order, each
 	// Label a word of the phrases.
 	Spot(ctx context.Context, pcm []int16, phrases []SpotPhrase) ([]Segment, error)
+	// Detect decodes pcm with a grammar that places exactly one of the
+	// alternatives (word sequences, as for Spot) once, anywhere, with a
+	// free phone loop before and after it, and returns the placed
+	// alternative's word segments (Word is its index in alternatives), or
+	// none when the search found no path. The words' scores say how well
+	// the best place in the recording fits the phrase, which is what a key
+	// point's detection is decided on.
+	Detect(ctx context.Context, pcm []int16, alternatives [][]string) ([]Segment, error)
+	// PhoneLoop decodes pcm with a free loop of phones and returns its
+	// phone, silence and filler segments (Word -1), in time order: the
+	// best any phone sequence does, against which a phrase is judged.
+	PhoneLoop(ctx context.Context, pcm []int16) ([]Segment, error)
 	// Pronounce returns a word's pronunciations from the lexicon (nil for
 	// a word it does not know). Words are matched case-insensitively.
 	Pronounce(word string) []Pron

@@ -119,6 +119,7 @@ const (
 	FlagPossibleCopy  Flag = "possible_copy"  // nearly identical to another candidate's recording
 	FlagLowConfidence Flag = "low_confidence" // the machine's score is unreliable here
 	FlagUndecodable   Flag = "undecodable"    // not an audio file, or damaged beyond reading
+	FlagScoringFailed Flag = "scoring_failed" // the recognizer crashed on it on every attempt: no machine score
 )
 
 // Word is one word of the answer as scored.
@@ -147,6 +148,12 @@ type KeyPointResult struct {
 	Heard  string  `json:"heard,omitempty"` // the variant recognised
 	Start  float64 `json:"start,omitempty"`
 	Points float64 `json:"points"`
+	// Score is how well the best place in the recording fits the key
+	// point (mean goodness of pronunciation, nats per frame, ≤ 0): the
+	// detection decides on it.
+	Score  float64 `json:"score,omitempty"`
+	LLR    float64 `json:"llr,omitempty"`
+	MinLLR float64 `json:"min_llr,omitempty"`
 }
 
 // Timing summarises the delivery.
@@ -211,6 +218,10 @@ type Options struct {
 	// MaxAudio bounds the audio scored (default 120 s; an item's
 	// ExpectedSeconds lowers it to 3× the expected length plus 10 s).
 	MaxAudio time.Duration
+	// LegacyKeyPoints decides open answers' key points as the previous
+	// version did (a loop grammar over every phrase, then alignments of the
+	// reference answers), kept to measure against (bench/speech -open).
+	LegacyKeyPoints bool
 }
 
 // Scorer scores spoken answers. It is safe for concurrent use.
@@ -219,6 +230,8 @@ type Scorer struct {
 	dec   Decoder
 	model *Model
 	max   time.Duration
+
+	legacyKeyPoints bool
 }
 
 // NewScorer makes a scorer on a recognizer.
@@ -240,7 +253,7 @@ func NewScorer(rec Recognizer, opt Options) (*Scorer, error) {
 		opt.MaxAudio = 120 * time.Second
 	}
 	opt.Decoder.MaxAudio = opt.MaxAudio
-	return &Scorer{rec: rec, dec: opt.Decoder, model: m, max: opt.MaxAudio}, nil
+	return &Scorer{rec: rec, dec: opt.Decoder, model: m, max: opt.MaxAudio, legacyKeyPoints: opt.LegacyKeyPoints}, nil
 }
 
 // Engine describes the recognizer and model behind results.

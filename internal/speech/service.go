@@ -42,16 +42,18 @@ type Service struct {
 	queue *jobs.Queue
 	log   *slog.Logger
 
-	newScorer func() (*Scorer, error)
+	backoff   func(int) time.Duration
+	newScorer func() (Backend, error)
 	once      sync.Once
-	scorer    *Scorer
+	scorer    Backend
 	err       error
 }
 
 // NewService makes the service. newScorer is called once, when the first
 // job runs (loading the acoustic model takes a moment and memory that a
-// process which only submits does not need).
-func NewService(d *db.DB, blobs blob.Store, bus *events.Bus, q *jobs.Queue, newScorer func() (*Scorer, error), log *slog.Logger) *Service {
+// process which only submits does not need); it returns a Scorer, or a
+// ChildPool to keep a crash of the recognizer out of this process.
+func NewService(d *db.DB, blobs blob.Store, bus *events.Bus, q *jobs.Queue, newScorer func() (Backend, error), log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -86,10 +88,14 @@ func (s *Service) HandleJobs(concurrency int) {
 	if concurrency <= 0 {
 		concurrency = 1
 	}
-	s.queue.Handle(JobKind, s.run, jobs.HandlerOptions{Concurrency: concurrency, Timeout: 10 * time.Minute})
+	s.queue.Handle(JobKind, s.run, jobs.HandlerOptions{Concurrency: concurrency, Timeout: 10 * time.Minute, Backoff: s.backoff})
 }
 
-func (s *Service) getScorer() (*Scorer, error) {
+// SetRetryBackoff sets the pause before another attempt at an answer whose
+// scoring process crashed (default: the queue's); call before HandleJobs.
+func (s *Service) SetRetryBackoff(f func(attempt int) time.Duration) { s.backoff = f }
+
+func (s *Service) getScorer() (Backend, error) {
 	s.once.Do(func() { s.scorer, s.err = s.newScorer() })
 	return s.scorer, s.err
 }
@@ -123,10 +129,33 @@ func (s *Service) run(ctx context.Context, j *jobs.Job) error {
 		if ctx.Err() != nil {
 			return err
 		}
-		return fmt.Errorf("%w: %v", jobs.ErrPermanent, err)
+		if !errors.Is(err, ErrChildCrashed) {
+			return fmt.Errorf("%w: %v", jobs.ErrPermanent, err)
+		}
+		// The recognizer crashed on this answer: try again (another
+		// process, after a pause), and after the last attempt hand the
+		// answer to a person with the reason, and fail the job.
+		if j.Attempts < j.MaxAttempts {
+			return err
+		}
+		s.log.Error("speech answer not scored: the scoring process crashed on every attempt", "request", req.ID, "attempts", j.Attempts, "err", err)
+		failed := Result{RequestID: req.ID, Kind: req.Kind, Flags: []Flag{FlagScoringFailed}, Words: []Word{},
+			MaxPoints: req.MaxPoints, Engine: sc.Engine(),
+			Note: fmt.Sprintf("the scoring process crashed on this recording %d times; a person must mark it", j.Attempts)}
+		if failed.MaxPoints == 0 {
+			failed.MaxPoints = 10
+		}
+		if perr := s.publish(ctx, req, failed); perr != nil {
+			return perr
+		}
+		return fmt.Errorf("%w: %v on each of %d attempts; handed to human marking", jobs.ErrPermanent, err, j.Attempts)
 	}
+	return s.publish(ctx, req, res)
+}
+
+func (s *Service) publish(ctx context.Context, req Request, res Result) error {
 	res.RequestID = req.ID
-	err = s.db.InTx(ctx, func(tx *db.Tx) error {
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
 		return events.PublishTx(ctx, tx, s.bus, AnswerScored, AnswerScoredEvent{RequestID: req.ID, Result: res})
 	})
 	if err == nil {

@@ -42,7 +42,7 @@ func TestSubmitScoresThroughQueue(t *testing.T) {
 			return nil
 		})
 		q := jobs.New(d, jobs.Options{Logger: log, PollInterval: 20 * time.Millisecond})
-		svc := speech.NewService(d, blobs, bus, q, func() (*speech.Scorer, error) { return sc, nil }, log)
+		svc := speech.NewService(d, blobs, bus, q, func() (speech.Backend, error) { return sc, nil }, log)
 		svc.HandleJobs(1)
 
 		req := speech.Request{ID: "answer-17", Kind: speech.ReadAloud, ReferenceText: refText, AudioSHA256: info.Key, MaxPoints: 5}

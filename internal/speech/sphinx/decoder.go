@@ -15,6 +15,21 @@ static ps_decoder_t *jn_init(int argc, char **argv) {
 	return ps;
 }
 
+// jn_set_jsgf_wide compiles a JSGF grammar into a search whose beams are
+// set apart from the decoder's (a search reads them when it is made).
+static int jn_set_jsgf_wide(ps_decoder_t *ps, const char *name, const char *grammar, double beam) {
+	cmd_ln_t *cfg = ps_get_config(ps);
+	double b = cmd_ln_float_r(cfg, "-beam"), pb = cmd_ln_float_r(cfg, "-pbeam"), wb = cmd_ln_float_r(cfg, "-wbeam");
+	cmd_ln_set_float_r(cfg, "-beam", beam);
+	cmd_ln_set_float_r(cfg, "-pbeam", beam);
+	cmd_ln_set_float_r(cfg, "-wbeam", beam);
+	int rv = ps_set_jsgf_string(ps, name, grammar);
+	cmd_ln_set_float_r(cfg, "-beam", b);
+	cmd_ln_set_float_r(cfg, "-pbeam", pb);
+	cmd_ln_set_float_r(cfg, "-wbeam", wb);
+	return rv;
+}
+
 typedef struct {
 	const char *word;
 	int sf, ef;
@@ -114,6 +129,18 @@ func (d *decoder) setJSGF(name, grammar string) error {
 	defer C.free(unsafe.Pointer(cn))
 	defer C.free(unsafe.Pointer(cg))
 	if C.ps_set_jsgf_string(d.ps, cn, cg) < 0 {
+		return fmt.Errorf("sphinx: grammar not accepted")
+	}
+	return nil
+}
+
+// setJSGFWide is setJSGF with all three beams set to beam (a
+// probability, e.g. 1e-300) for this search only.
+func (d *decoder) setJSGFWide(name, grammar string, beam float64) error {
+	cn, cg := C.CString(name), C.CString(grammar)
+	defer C.free(unsafe.Pointer(cn))
+	defer C.free(unsafe.Pointer(cg))
+	if C.jn_set_jsgf_wide(d.ps, cn, cg, C.double(beam)) < 0 {
 		return fmt.Errorf("sphinx: grammar not accepted")
 	}
 	return nil

@@ -275,6 +275,127 @@ func (e *Engine) Spot(ctx context.Context, pcm []int16, phrases []speech.SpotPhr
 	return out, nil
 }
 
+// Detect implements speech.Recognizer: the grammar places exactly one
+// of the alternatives once, anywhere, with a free phone loop (and the
+// decoder's silence and noise) before and after it.
+func (e *Engine) Detect(ctx context.Context, pcm []int16, alternatives [][]string) ([]speech.Segment, error) {
+	var b strings.Builder
+	b.WriteString("#JSGF V1.0;\ngrammar detect;\npublic <s> = <g>* (")
+	alts := make([][]string, 0, len(alternatives))
+	n := 0
+	for _, a := range alternatives {
+		var ws []string
+		for _, w := range a {
+			w = strings.ToLower(w)
+			if _, ok := e.lex[w]; !ok || !plainToken(w) {
+				ws = nil
+				break
+			}
+			ws = append(ws, w)
+		}
+		if len(ws) == 0 {
+			alts = append(alts, nil) // keeps the indexes
+			continue
+		}
+		if n > 0 {
+			b.WriteString(" |")
+		}
+		b.WriteString(" " + strings.Join(ws, " "))
+		alts = append(alts, ws)
+		n++
+	}
+	if n == 0 {
+		return nil, errors.New("sphinx: no phrase to detect")
+	}
+	b.WriteString(" ) <g>* ;\n<g> =")
+	for i, p := range e.phones {
+		if i > 0 {
+			b.WriteString(" |")
+		}
+		b.WriteString(" " + phoneWord(p))
+	}
+	b.WriteString(";\n")
+	var segs []seg
+	err := e.with(ctx, func(d *decoder) error {
+		if err := d.setJSGFWide("detect", b.String(), detectBeam); err != nil {
+			return err
+		}
+		defer d.unset("detect")
+		var err error
+		segs, _, err = d.decode("detect", pcm)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var words []speech.Segment
+	for _, s := range segs {
+		if strings.HasPrefix(s.Word, "p_") || strings.HasPrefix(s.Word, "<") || strings.HasPrefix(s.Word, "[") || s.Word == "(NULL)" {
+			continue
+		}
+		w := s.Word
+		if i := strings.IndexByte(w, '('); i > 0 {
+			w = w[:i]
+		}
+		words = append(words, speech.Segment{Label: w, From: s.From, To: s.To + 1, Score: s.Ascr})
+	}
+	// Which alternative the words spell (the longest that does).
+	best := -1
+	for i, a := range alts {
+		if len(a) == len(words) && (best < 0 || len(a) > len(alts[best])) {
+			ok := true
+			for j, w := range a {
+				if words[j].Label != w {
+					ok = false
+					break
+				}
+			}
+			if ok {
+				best = i
+			}
+		}
+	}
+	if best < 0 {
+		return nil, nil // the search did not reach the end of the grammar
+	}
+	for i := range words {
+		words[i].Word = best
+	}
+	return words, nil
+}
+
+// PhoneLoop implements speech.Recognizer.
+func (e *Engine) PhoneLoop(ctx context.Context, pcm []int16) ([]speech.Segment, error) {
+	var b strings.Builder
+	b.WriteString("#JSGF V1.0;\ngrammar loop;\npublic <s> = <g>* ;\n<g> =")
+	for i, p := range e.phones {
+		if i > 0 {
+			b.WriteString(" |")
+		}
+		b.WriteString(" " + phoneWord(p))
+	}
+	b.WriteString(";\n")
+	var segs []seg
+	err := e.with(ctx, func(d *decoder) error {
+		if err := d.setJSGF("loop", b.String()); err != nil {
+			return err
+		}
+		defer d.unset("loop")
+		var err error
+		segs, _, err = d.decode("loop", pcm)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return assignWords(segs, nil), nil
+}
+
+// detectBeam keeps every path of a Detect grammar: with the decoder's
+// beams, the phrase's path is pruned wherever a free phone loop fits
+// better, which is nearly everywhere, and the search ends without it.
+var detectBeam = 1e-300
+
 func plainToken(w string) bool {
 	for _, r := range w {
 		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '\'' || r == '-' || r == '.' || r == '_') {
