@@ -39,9 +39,15 @@ func main() {
 	cache := flag.String("cache", "", "with -open: folder keeping the synthesized answers")
 	only := flag.String("items", "", "with -open: comma-separated item IDs (default all)")
 	verbose := flag.Bool("v", false, "with -open: one line per answer")
+	child := flag.Bool("child", false, "measure the cost of scoring in a child process against scoring in this one")
+	serve := flag.Bool("serve-child", false, "be a scoring child (used by -child)")
 	afterOnly := flag.Bool("after", false, "with -open: only the key-point detection in force, not the baseline")
 	flag.Parse()
 	ctx := context.Background()
+	if *serve {
+		serveChild(ctx)
+		return
+	}
 	if *open {
 		runOpen(ctx, *cache, *only, *verbose, *afterOnly)
 		return
@@ -63,6 +69,10 @@ func main() {
 		if files[i], err = os.ReadFile(it.Path); err != nil {
 			fail(err)
 		}
+	}
+	if *child {
+		runChild(ctx, items, files)
+		return
 	}
 	eng, err := sphinx.New(sphinx.Config{Decoders: runtime.NumCPU()})
 	if err != nil {

@@ -121,11 +121,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	proc := share.NewProcessor(a.Share, a.Jobs, share.ProcessConfig{WorkDir: filepath.Join(cfg.DataDir, "work", "share"),
 		KeepOriginal: cfg.VideoKeepOriginal, Concurrency: cfg.VideoWorkers, Preset: cfg.VideoPreset})
 
-	// Speech scoring jobs run here too (one at a time; `jnedu worker
-	// speech` adds machines); the model loads with the first job.
-	a.Speech = speech.NewService(d, blobs, a.Bus, a.Jobs, func() (*speech.Scorer, error) {
-		sc, _, err := newSpeechScorer("", 1)
-		return sc, err
+	// Speech scoring jobs run here too (one at a time, in a child process;
+	// `jnedu worker speech` adds machines); the model loads with the first job.
+	a.Speech = speech.NewService(d, blobs, a.Bus, a.Jobs, func() (speech.Backend, error) {
+		return newSpeechBackend(1, log)
 	}, log)
 	a.Speech.HandleJobs(1)
 

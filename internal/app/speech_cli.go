@@ -8,10 +8,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"testing"
 	"text/tabwriter"
 	"time"
 
@@ -24,7 +27,8 @@ const speechUsage = `usage:
   jnedu speech score --text "REFERENCE TEXT" FILE    score one read-aloud recording (one JSON object)
   jnedu speech score --list LIST.tsv                 score FILE<TAB>TEXT lines (one JSON object per line, in order)
   jnedu speech eval DIR                              Pearson correlation with the human scores of a data set
-  jnedu speech fit DIR -o FILE                       fit the scoring model on a data set (5-fold CV by speaker)`
+  jnedu speech fit DIR -o FILE                       fit the scoring model on a data set (5-fold CV by speaker)
+  jnedu speech child                                 score framed requests from stdin (started by serve and worker speech)`
 
 // newSpeechScorer starts the recognizer and the scorer; the caller closes
 // the engine.
@@ -98,9 +102,36 @@ func cmdSpeech(ctx context.Context, args []string, stdout, stderr io.Writer, get
 			return errors.New(speechUsage)
 		}
 		return speechFit(ctx, fs.Arg(0), *out, *version, *cache, *workers, stdout, stderr)
+	case "child":
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		sc, eng, err := newSpeechScorer(*modelFile, 1)
+		if err != nil {
+			return err
+		}
+		defer eng.Close()
+		return speech.ServeChild(ctx, os.Stdin, stdout, sc, nil)
 	default:
 		return errors.New(speechUsage)
 	}
+}
+
+// newSpeechBackend is the scoring of serve and `worker speech`: in child
+// processes of this executable (`jnedu speech child`, size at once), so
+// that a crash inside the C recognizer ends a child and fails one answer,
+// not the center. A test binary is not jnedu and cannot be started as a
+// child: it scores in its own process.
+func newSpeechBackend(size int, log *slog.Logger) (speech.Backend, error) {
+	if testing.Testing() {
+		sc, _, err := newSpeechScorer("", size)
+		return sc, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return speech.NewChildPool(func() *exec.Cmd { return exec.Command(exe, "speech", "child") }, size, log)
 }
 
 // parseInterleaved parses flags that may come after the positional
@@ -323,9 +354,8 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	}
 	defer a.DB.Close()
 	q := jobs.New(a.DB, jobs.Options{Logger: a.Log})
-	svc := speech.NewService(a.DB, a.Blobs, a.Bus, q, func() (*speech.Scorer, error) {
-		sc, _, err := newSpeechScorer("", *conc)
-		return sc, err
+	svc := speech.NewService(a.DB, a.Blobs, a.Bus, q, func() (speech.Backend, error) {
+		return newSpeechBackend(*conc, a.Log)
 	}, a.Log)
 	svc.HandleJobs(*conc)
 	fmt.Fprintf(stdout, "jnedu %s speech worker: %d at once on %s\n", Version, *conc, a.DB)
