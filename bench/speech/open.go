@@ -51,7 +51,7 @@ func runOpen(ctx context.Context, cacheDir, only string, verbose, afterOnly bool
 	methods := []struct {
 		name   string
 		legacy bool
-	}{{"before: loop grammar + reference alignment", true}, {"after: per-key-point detection", false}}
+	}{{"before: loop grammar + reference alignment", true}, {"after: the same, then per-key-point detection", false}}
 	if afterOnly {
 		methods = methods[1:]
 	}
@@ -101,7 +101,7 @@ func runOpen(ctx context.Context, cacheDir, only string, verbose, afterOnly bool
 			}
 			fmt.Println()
 			for k, kp := range results[len(methods)-1][i].KeyPoints {
-				fmt.Printf("  kp %s/%d said=%v score=%.2f llr=%.2f min=%.2f heard=%q\n", items[a.Item].ID, k+1, a.Expect[k], kp.Score, kp.LLR, kp.MinLLR, kp.Heard)
+				fmt.Printf("  kp %s/%d said=%v found=%v score=%.2f heard=%q\n", items[a.Item].ID, k+1, a.Expect[k], kp.Found, kp.Score, kp.Heard)
 			}
 		}
 	}
