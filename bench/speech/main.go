@@ -7,6 +7,15 @@
 //
 // It prints xRT (processing time ÷ audio time; lower is faster) per core,
 // from the process's CPU time, and the wall-clock throughput with all cores.
+//
+//	go run ./bench/speech -open [-cache DIR] [-items cold,bike] [-v]
+//
+// measures the key points of open answers instead (internal/speech/openset),
+// and
+//
+//	go run ./bench/speech -child [-n 40]
+//
+// what scoring in a child process costs per answer.
 package main
 
 import (

@@ -148,12 +148,11 @@ type KeyPointResult struct {
 	Heard  string  `json:"heard,omitempty"` // the variant recognised
 	Start  float64 `json:"start,omitempty"`
 	Points float64 `json:"points"`
-	// Score is how well the best place in the recording fits the key
-	// point (mean goodness of pronunciation, nats per frame, ≤ 0): the
-	// detection decides on it.
-	Score  float64 `json:"score,omitempty"`
-	LLR    float64 `json:"llr,omitempty"`
-	MinLLR float64 `json:"min_llr,omitempty"`
+	// Score, for a key point decided by detection, is by how much (nats
+	// per frame) the phrase at its best place in the recording beat a
+	// free phone loop over the same frames; the detection threshold
+	// depends on the phrase's length (0 when not measured).
+	Score float64 `json:"score,omitempty"`
 }
 
 // Timing summarises the delivery.
