@@ -261,18 +261,7 @@ func (e *Engine) Spot(ctx context.Context, pcm []int16, phrases []speech.SpotPhr
 	if err != nil {
 		return nil, err
 	}
-	var out []speech.Segment
-	for _, s := range segs {
-		if strings.HasPrefix(s.Word, "p_") || strings.HasPrefix(s.Word, "<") || strings.HasPrefix(s.Word, "[") || s.Word == "(NULL)" {
-			continue
-		}
-		w := s.Word
-		if i := strings.IndexByte(w, '('); i > 0 {
-			w = w[:i]
-		}
-		out = append(out, speech.Segment{Label: w, Word: -1, From: s.From, To: s.To + 1, Score: s.Ascr})
-	}
-	return out, nil
+	return spokenWords(segs, -1), nil
 }
 
 // Detect implements speech.Recognizer: the grammar places exactly one
@@ -328,17 +317,7 @@ func (e *Engine) Detect(ctx context.Context, pcm []int16, alternatives [][]strin
 	if err != nil {
 		return nil, err
 	}
-	var words []speech.Segment
-	for _, s := range segs {
-		if strings.HasPrefix(s.Word, "p_") || strings.HasPrefix(s.Word, "<") || strings.HasPrefix(s.Word, "[") || s.Word == "(NULL)" {
-			continue
-		}
-		w := s.Word
-		if i := strings.IndexByte(w, '('); i > 0 {
-			w = w[:i]
-		}
-		words = append(words, speech.Segment{Label: w, From: s.From, To: s.To + 1, Score: s.Ascr})
-	}
+	words := spokenWords(segs, 0)
 	// Which alternative the words spell (the longest that does).
 	best := -1
 	for i, a := range alts {
@@ -517,4 +496,22 @@ func readDict(path string) (map[string][]speech.Pron, []string, error) {
 		return nil, nil, fmt.Errorf("sphinx: empty dictionary %s", path)
 	}
 	return lex, phones, nil
+}
+
+// spokenWords keeps the dictionary words of a decoding (not phones of the
+// filler loop, silences, fillers or null transitions), each labelled without
+// its pronunciation variant and marked with word; To is made exclusive.
+func spokenWords(segs []seg, word int) []speech.Segment {
+	var out []speech.Segment
+	for _, s := range segs {
+		if strings.HasPrefix(s.Word, "p_") || strings.HasPrefix(s.Word, "<") || strings.HasPrefix(s.Word, "[") || s.Word == "(NULL)" {
+			continue
+		}
+		w := s.Word
+		if i := strings.IndexByte(w, '('); i > 0 {
+			w = w[:i]
+		}
+		out = append(out, speech.Segment{Label: w, Word: word, From: s.From, To: s.To + 1, Score: s.Ascr})
+	}
+	return out
 }
