@@ -97,7 +97,7 @@ func TestInsightFromRecords(t *testing.T) {
 				At: now.UnixMilli() - 90000}); err != nil {
 				return err
 			}
-						ev := marking.ScoredEvent{Actor: marking.ScoredActor{HomePage: ta.LRS.BaseURL() + "/exams/E2026", Name: "2026000001", OrgID: school.ID},
+			ev := marking.ScoredEvent{Actor: marking.ScoredActor{HomePage: ta.LRS.BaseURL() + "/exams/E2026", Name: "2026000001", OrgID: school.ID},
 				Verb: marking.VerbScored, Object: marking.ScoredObject{ID: ta.LRS.BaseURL() + "/exams/E2026/papers/A/items/3", Exam: "E2026", Paper: "A", Item: "3", ItemType: "read_aloud"},
 				Result: marking.ScoredResult{Raw: 7.5, Min: 0, Max: 10, Scaled: 0.75, Success: true, Rule: "agree"}, At: now.UnixMilli()}
 			ev.Context = marking.ScoredContext{Site: "E-LW01", Machine: &machine, Human: &human, Tolerance: 1}
