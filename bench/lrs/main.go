@@ -22,6 +22,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -41,6 +42,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -276,6 +278,9 @@ func runEngine(engine, root string) {
 	}
 	fmt.Printf("API ingest: %8.0f statements/s (POST /xapi/statements, batches of %d, %d clients) = %.2f × the bare loop; %.0f per CPU-second of this process (server and clients); load average %s\n",
 		apiRate, *batch, *conc, apiRate/bareRate, apiCPU, loadavg())
+	if g, b := writeGroups(addr); g > 0 {
+		fmt.Printf("            %.0f write transactions, %.2f batches each\n", g, b/g)
+	}
 	stop()
 	if *skipQ {
 		return
@@ -375,6 +380,29 @@ func serve(t target) (string, func()) {
 		cancel()
 		<-done
 	}
+}
+
+// writeGroups reads the server's count of write transactions and of the
+// batches they held from /metrics.
+func writeGroups(addr string) (groups, batches float64) {
+	res, err := client.Get("http://" + addr + "/metrics")
+	check(err)
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 2 {
+			continue
+		}
+		v, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "jnedu_lrs_write_groups_total":
+			groups = v
+		case "jnedu_lrs_write_batches_total":
+			batches = v
+		}
+	}
+	return groups, batches
 }
 
 var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}

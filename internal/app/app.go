@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -160,7 +161,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	ih.SetRenderer(rd)
 
 	a.Metrics = web.NewMetrics()
-	a.Metrics.Registry.MustRegister(newDBCollector(d), newBusCollector(a.Bus))
+	a.Metrics.Registry.MustRegister(newDBCollector(d), newBusCollector(a.Bus),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jnedu_lrs_write_groups_total",
+			Help: "Transactions that wrote statement batches (SQLite groups the batches that wait for its writer)."},
+			func() float64 { g, _ := a.LRS.GroupStats(); return float64(g) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jnedu_lrs_write_batches_total",
+			Help: "Statement batches written in those transactions."},
+			func() float64 { _, b := a.LRS.GroupStats(); return float64(b) }))
 	a.Routes = &web.Routes{}
 	a.Routes.Add(ih.Routes()...)
 	a.Routes.Add(a.systemRoutes()...)

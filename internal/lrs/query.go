@@ -72,7 +72,9 @@ func (s *Service) matchSQL(alias string, q Query) (string, []any) {
 		args = append(args, q.Activity)
 	}
 	if q.Registration != "" {
-		conds = append(conds, alias+".registration = ?")
+		// The second term lets both engines use the partial index, which
+		// leaves out statements without a registration.
+		conds = append(conds, alias+".registration = ?", alias+".registration <> ''")
 		args = append(args, strings.ToLower(q.Registration))
 	}
 	return strings.Join(conds, " AND "), args

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -201,6 +202,7 @@ func TestMigrateUnpartitioned(t *testing.T) {
 		for _, q := range []Query{
 			{Agent: "mbox:old@school.test", Verb: verbCompleted},
 			{Activity: "http://x.test/old", RelatedActivities: true},
+			{Activity: "http://x.test/old"},
 			{Verb: verbCompleted, HasSince: true, Since: rows[0].stored - 1},
 		} {
 			list, _, err := svc.Statements(ctx, q)
@@ -209,6 +211,21 @@ func TestMigrateUnpartitioned(t *testing.T) {
 			}
 			if got := ids(list); len(got) != 2 || got[0] != rows[1].id || got[1] != rows[0].id {
 				t.Errorf("query %+v after the upgrade: %v", q, got)
+			}
+		}
+		if d.Dialect() == db.SQLite {
+			// 003: each index table is one b-tree in stored order.
+			for _, table := range []string{"lrs_statement_agents", "lrs_statement_activities"} {
+				var ddl string
+				if err := d.QueryRow(ctx, "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", table).Scan(&ddl); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(ddl, "WITHOUT ROWID") || !strings.Contains(ddl, "PRIMARY KEY (") {
+					t.Errorf("%s after the upgrade: %s", table, ddl)
+				}
+				if n := countRows(t, d, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", table); n != 0 {
+					t.Errorf("%s keeps %d secondary indexes, want none", table, n)
+				}
 			}
 		}
 		// The old id is still unique: other content under it conflicts.

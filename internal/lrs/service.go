@@ -64,6 +64,7 @@ type Service struct {
 	baseURL string
 	secret  []byte // signs more-cursors
 	lim     Limits
+	group   *groupCommitter // SQLite: concurrent batches share a transaction
 }
 
 // NewService makes the store. secret signs the pagination cursors (so
@@ -99,7 +100,11 @@ func NewService(d *db.DB, bus *events.Bus, log *slog.Logger, now func() time.Tim
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{db: d, bus: bus, log: log, now: now, baseURL: strings.TrimRight(baseURL, "/"), secret: secret, lim: lim}
+	svc := &Service{db: d, bus: bus, log: log, now: now, baseURL: strings.TrimRight(baseURL, "/"), secret: secret, lim: lim}
+	if d.Dialect() == db.SQLite {
+		svc.group = &groupCommitter{maxStmts: maxGroupStatements}
+	}
+	return svc
 }
 
 // Limits returns the limits in force.
@@ -138,27 +143,8 @@ func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z
 // already stored with the same content is left alone; with other content
 // the whole batch fails with ErrConflict.
 func (s *Service) Store(ctx context.Context, w Writer, stmts []obj, atts map[string]Attachment) ([]string, error) {
-	// The write is registered before its stored time is taken, so a query
-	// meanwhile says it is consistent only up to before it.
-	var floor time.Time
-	if w.Restore {
-		// Restored statements keep stored times in the past: the write
-		// holds queries back to the earliest of them.
-		for _, st := range stmts {
-			if t, ok := restoredTime(st); ok && (floor.IsZero() || t.Before(floor)) {
-				floor = t
-			}
-		}
-	}
-	done, now, err := s.beginWrite(ctx, floor)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	stored := stamp(now)
-	ids := make([]string, len(stmts))
+	b := &batch{w: w, stmts: stmts, ids: make([]string, len(stmts)), noStamp: map[string]bool{}, atts: atts}
 	seen := map[string]int{}
-	noStamp := map[string]bool{} // timestamp set by the store, not the client
 	for i, st := range stmts {
 		id, _ := st["id"].(string)
 		if id == "" {
@@ -172,17 +158,8 @@ func (s *Service) Store(ctx context.Context, w Writer, stmts []obj, atts map[str
 			}
 		}
 		seen[id] = i
-		ids[i] = id
+		b.ids[i] = id
 		arrayContextActivities(st)
-		own := stored
-		if t, ok := restoredTime(st); ok && w.Restore {
-			own = stamp(t)
-		}
-		st["stored"] = own
-		if _, ok := st["timestamp"]; !ok {
-			st["timestamp"] = own
-			noStamp[id] = true
-		}
 		if _, has := st["authority"]; has && w.Restore {
 			// kept
 		} else if w.Authority != nil {
@@ -195,17 +172,34 @@ func (s *Service) Store(ctx context.Context, w Writer, stmts []obj, atts map[str
 				st["version"] = "1.0.0"
 			}
 		}
+		if t, ok := restoredTime(st); ok && w.Restore && (b.floor.IsZero() || t.Before(b.floor)) {
+			// Restored statements keep stored times in the past: the
+			// write holds queries back to the earliest of them.
+			b.floor = t
+		}
 	}
-	err = s.storeTx(ctx, w, stmts, ids, noStamp, atts, now)
-	if err != nil && db.IsUniqueViolation(err) {
-		// Another request stored one of these ids meanwhile (PostgreSQL
-		// runs writers side by side): once more, now seeing it.
-		err = s.storeTx(ctx, w, stmts, ids, noStamp, atts, now)
-	}
-	if err != nil {
+	if err := s.write(ctx, b); err != nil {
 		return nil, err
 	}
-	return ids, nil
+	return b.ids, nil
+}
+
+// stampTimes gives the batch's statements their stored time (now, or the
+// one a restored statement carries) and, when the client sent none, their
+// timestamp.
+func (b *batch) stampTimes(now time.Time) {
+	stored := stamp(now)
+	for i, st := range b.stmts {
+		own := stored
+		if t, ok := restoredTime(st); ok && b.w.Restore {
+			own = stamp(t)
+		}
+		st["stored"] = own
+		if _, ok := st["timestamp"]; !ok || b.noStamp[b.ids[i]] {
+			st["timestamp"] = own
+			b.noStamp[b.ids[i]] = true
+		}
+	}
 }
 
 // restoredTime is the stored time a statement carries, if valid.

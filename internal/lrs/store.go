@@ -175,59 +175,60 @@ type pendingRows struct {
 
 func (p *pendingRows) empty() bool { return len(p.statements) == 0 }
 
-func (s *Service) storeTx(ctx context.Context, w Writer, stmts []obj, ids []string, noStamp map[string]bool, atts map[string]Attachment, now time.Time) error {
-	return s.db.InTx(ctx, func(tx *db.Tx) error {
-		existing, err := bodies(ctx, s, tx, ids)
-		if err != nil {
-			return err
+// storeBatch writes one batch in tx: all of it or, returning an error,
+// nothing the caller should keep.
+func (s *Service) storeBatch(ctx context.Context, tx *db.Tx, b *batch, now time.Time) error {
+	stmts, ids, noStamp, w, atts := b.stmts, b.ids, b.noStamp, b.w, b.atts
+	existing, err := bodies(ctx, s, tx, ids)
+	if err != nil {
+		return err
+	}
+	done := map[string]bool{}
+	var p pendingRows
+	for _, st := range stmts {
+		id := st["id"].(string)
+		if old, ok := existing[id]; ok {
+			cmp := st
+			if noStamp[id] {
+				// The client sent no timestamp: the stored one is ours.
+				cmp = deepCopy(st).(obj)
+				cmp["timestamp"] = old["timestamp"]
+			}
+			if !SameStatement(old, cmp) {
+				return ErrConflict
+			}
+			continue
 		}
-		done := map[string]bool{}
-		var p pendingRows
-		for _, st := range stmts {
-			id := st["id"].(string)
-			if old, ok := existing[id]; ok {
-				cmp := st
-				if noStamp[id] {
-					// The client sent no timestamp: the stored one is ours.
-					cmp = deepCopy(st).(obj)
-					cmp["timestamp"] = old["timestamp"]
-				}
-				if !SameStatement(old, cmp) {
-					return ErrConflict
-				}
-				continue
+		if done[id] {
+			continue
+		}
+		done[id] = true
+		ix := indexStatement(st)
+		voids := ""
+		if ix.verb == VerbVoided {
+			// The target may be earlier in this batch: write what is
+			// pending first, then look.
+			if err := s.flush(ctx, tx, &p, now); err != nil {
+				return err
 			}
-			if done[id] {
-				continue
-			}
-			done[id] = true
-			ix := indexStatement(st)
-			voids := ""
-			if ix.verb == VerbVoided {
-				// The target may be earlier in this batch: write what is
-				// pending first, then look.
-				if err := s.flush(ctx, tx, &p, now); err != nil {
-					return err
-				}
-				if voids, err = s.void(ctx, tx, ix.objectRef); err != nil {
-					return err
-				}
-			}
-			if err := s.add(&p, w, st, ix, voids, now); err != nil {
+			if voids, err = s.void(ctx, tx, ix.objectRef); err != nil {
 				return err
 			}
 		}
-		if err := s.flush(ctx, tx, &p, now); err != nil {
+		if err := s.add(&p, w, st, ix, voids, now); err != nil {
 			return err
 		}
-		for sha, a := range atts {
-			if _, err := tx.Exec(ctx, `INSERT INTO lrs_attachments (sha2, content_type, size, data, created_at) VALUES (?, ?, ?, ?, ?)
-				ON CONFLICT (sha2) DO NOTHING`, sha, a.ContentType, len(a.Data), a.Data, now.UnixMilli()); err != nil {
-				return fmt.Errorf("store attachment: %w", err)
-			}
+	}
+	if err := s.flush(ctx, tx, &p, now); err != nil {
+		return err
+	}
+	for sha, a := range atts {
+		if _, err := tx.Exec(ctx, `INSERT INTO lrs_attachments (sha2, content_type, size, data, created_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (sha2) DO NOTHING`, sha, a.ContentType, len(a.Data), a.Data, now.UnixMilli()); err != nil {
+			return fmt.Errorf("store attachment: %w", err)
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // void marks the statement target voided and returns its id; a target not
@@ -320,10 +321,8 @@ func (s *Service) flush(ctx context.Context, tx *db.Tx, p *pendingRows, now time
 		return err
 	}
 	if s.bus != nil {
-		for _, e := range p.events {
-			if err := events.PublishTx(ctx, tx, s.bus, TopicStored, e); err != nil {
-				return err
-			}
+		if err := events.PublishManyTx(ctx, tx, s.bus, TopicStored, p.events); err != nil {
+			return err
 		}
 	}
 	*p = pendingRows{}

@@ -48,10 +48,11 @@ type DB struct {
 	dialect Dialect
 	w       *sql.DB
 	r       *sql.DB
-	url     string     // redacted form, for logs
-	path    string     // SQLite file path ("" for PostgreSQL)
-	dsn     string     // PostgreSQL connection string ("" for SQLite)
-	stmts   *stmtCache // SQLite reads: prepared once, reused on every read connection
+	url     string        // redacted form, for logs
+	path    string        // SQLite file path ("" for PostgreSQL)
+	dsn     string        // PostgreSQL connection string ("" for SQLite)
+	stmts   *stmtCache    // SQLite reads: prepared once, reused on every read connection
+	ckpt    *checkpointer // SQLite: WAL checkpoints off the writer
 }
 
 // Options tune Open.
@@ -104,12 +105,18 @@ func sqliteDSN(path string, busy time.Duration, readOnly bool) string {
 		fmt.Sprintf("_pragma=busy_timeout(%d)", busy.Milliseconds()),
 		"_pragma=foreign_keys(1)",
 		"_pragma=synchronous(NORMAL)",
+		// Statement journals (a multi-row INSERT that may have to undo
+		// itself) and temporary b-trees stay in memory instead of temp files.
+		"_pragma=temp_store(MEMORY)",
 		"_time_format=sqlite",
 	}
 	if readOnly {
 		q = append(q, "_pragma=query_only(1)")
 	} else {
-		q = append(q, "_pragma=journal_mode(WAL)", "_txlock=immediate")
+		q = append(q, "_pragma=journal_mode(WAL)", "_txlock=immediate",
+			// 64 MiB of page cache for the writer; checkpoints run on
+			// their own connection (checkpoint.go), this is a backstop.
+			"_pragma=cache_size(-65536)", fmt.Sprintf("_pragma=wal_autocheckpoint(%d)", walBackstop))
 	}
 	return "file:" + path + "?" + strings.Join(q, "&")
 }
@@ -146,7 +153,13 @@ func openSQLite(ctx context.Context, path string, opt Options) (*DB, error) {
 	}
 	r.SetMaxOpenConns(opt.MaxReadConns)
 	r.SetMaxIdleConns(opt.MaxReadConns)
-	return &DB{dialect: SQLite, w: w, r: r, url: "sqlite:" + path, path: path, stmts: newStmtCache(r, 512)}, nil
+	ck, err := startCheckpointer(path, opt.BusyTimeout)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open sqlite checkpointer: %w", err)
+	}
+	return &DB{dialect: SQLite, w: w, r: r, url: "sqlite:" + path, path: path, stmts: newStmtCache(r, 512), ckpt: ck}, nil
 }
 
 func openPostgres(ctx context.Context, url string, opt Options) (*DB, error) {
@@ -186,11 +199,18 @@ func (d *DB) Close() error {
 	if d.stmts != nil {
 		d.stmts.close()
 	}
+	var ckErr error
+	if d.ckpt != nil {
+		ckErr = d.ckpt.close()
+	}
 	err := d.w.Close()
 	if d.r != d.w {
 		if e := d.r.Close(); err == nil {
 			err = e
 		}
+	}
+	if err == nil {
+		err = ckErr
 	}
 	return err
 }

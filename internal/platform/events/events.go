@@ -44,6 +44,7 @@ import (
 	"reflect"
 	"runtime/debug"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -415,28 +416,46 @@ func Publish[T any](ctx context.Context, b *Bus, t Topic[T], payload T) error {
 // every subscriber of t at least once. On SQLite, pass the transaction of
 // db.InTx, never the DB, while inside it.
 func PublishTx[T any](ctx context.Context, tx db.Querier, b *Bus, t Topic[T], payload T) error {
+	return PublishManyTx(ctx, tx, b, t, []T{payload})
+}
+
+// PublishManyTx is PublishTx for several events of one topic, written to
+// the outbox in one multi-row INSERT per 200 (a batch of records is one
+// statement to parse, not one per record). They are delivered in order.
+func PublishManyTx[T any](ctx context.Context, tx db.Querier, b *Bus, t Topic[T], payloads []T) error {
 	if b.db == nil {
 		return ErrNoDatabase
 	}
 	if err := b.checkType(t.Name, reflect.TypeFor[T]()); err != nil {
 		return err
 	}
-	body, err := json.Marshal(payload)
-	if err != nil {
-		return fmt.Errorf("events: encode %s payload: %w", t.Name, err)
-	}
-	if len(body) > b.opt.MaxPayloadBytes {
-		return fmt.Errorf("%w: %s payload is %d bytes, limit %d", ErrTooLarge, t.Name, len(body), b.opt.MaxPayloadBytes)
-	}
+	const perInsert = 200
 	now := b.now()
-	if _, err := tx.Exec(ctx, "INSERT INTO events_outbox (id, topic, payload, created_at) VALUES (?, ?, ?, ?)",
-		newID(now), t.Name, string(body), now.UnixMilli()); err != nil {
-		return fmt.Errorf("events: write %s to the outbox: %w", t.Name, err)
+	vals := make([]any, 0, 4*min(len(payloads), perInsert))
+	for start := 0; start < len(payloads); start += perInsert {
+		chunk := payloads[start:min(start+perInsert, len(payloads))]
+		vals = vals[:0]
+		for _, payload := range chunk {
+			body, err := json.Marshal(payload)
+			if err != nil {
+				return fmt.Errorf("events: encode %s payload: %w", t.Name, err)
+			}
+			if len(body) > b.opt.MaxPayloadBytes {
+				return fmt.Errorf("%w: %s payload is %d bytes, limit %d", ErrTooLarge, t.Name, len(body), b.opt.MaxPayloadBytes)
+			}
+			vals = append(vals, newID(now), t.Name, string(body), now.UnixMilli())
+		}
+		q := "INSERT INTO events_outbox (id, topic, payload, created_at) VALUES " +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?),", len(chunk)), ",")
+		if _, err := tx.Exec(ctx, q, vals...); err != nil {
+			return fmt.Errorf("events: write %s to the outbox: %w", t.Name, err)
+		}
 	}
-	b.published.Add(1)
-	b.publishedTx.Add(1)
-	// The row is not visible until the caller commits: the sequencer then
-	// polls quickly for a while (see runSequencer).
+	n := uint64(len(payloads))
+	b.published.Add(n)
+	b.publishedTx.Add(n)
+	// The rows are not visible until the caller commits: the sequencer
+	// then polls quickly for a while (see runSequencer).
 	signal(b.wake)
 	return nil
 }

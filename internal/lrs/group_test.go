@@ -1,0 +1,121 @@
+package lrs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"jnedu/internal/platform/db"
+	"jnedu/internal/platform/db/dbtest"
+)
+
+// TestGroupCommit: batches that queue for SQLite's writer are written in
+// one transaction, and one batch failing there (an id stored with other
+// content) is rolled back alone while the others are kept whole. On
+// PostgreSQL, whose writers run side by side, each batch is its own
+// transaction, with the same outcome.
+func TestGroupCommit(t *testing.T) {
+	dbtest.Each(t, testGroupCommit)
+}
+
+func testGroupCommit(t *testing.T, d *db.DB) {
+	f := newFixture(t, d, Limits{})
+	sqlite := d.Dialect() == db.SQLite
+	if (f.svc.group != nil) != sqlite {
+		t.Fatalf("grouping on %v: %v", d.Dialect(), f.svc.group != nil)
+	}
+	ctx := context.Background()
+	taken := "6d7f8a2e-1c3b-4d5e-8f90-a1b2c3d4e5f6"
+	if _, err := f.svc.Store(ctx, writer(f, "/1/"), []obj{stmt(t, statementJSON(taken, "a", verbCompleted, "http://x.test/a"))}, nil); err != nil {
+		t.Fatalf("store: %v", err)
+	}
+	g0, b0 := f.svc.GroupStats()
+
+	// Hold SQLite's writer so the batches below queue behind it.
+	release := make(chan struct{})
+	if sqlite {
+		held := make(chan struct{})
+		go d.InTx(ctx, func(tx *db.Tx) error { //nolint:errcheck
+			close(held)
+			<-release
+			return nil
+		})
+		<-held
+	}
+
+	const n = 6
+	bad := 3 // this batch repeats the taken id with another verb
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var batch []obj
+			for j := range 5 {
+				batch = append(batch, stmt(t, statementJSON(fmt.Sprintf("00000000-0000-4000-8000-%012d", i*10+j),
+					fmt.Sprintf("s%d", j), verbCompleted, fmt.Sprintf("http://x.test/b%d", i))))
+			}
+			if i == bad {
+				batch = append(batch, stmt(t, statementJSON(taken, "a", verbAttempted, "http://x.test/a")))
+			}
+			_, errs[i] = f.svc.Store(ctx, writer(f, "/1/"), batch, nil)
+		}()
+	}
+	// One batch leads (waiting for the writer), the others queue.
+	deadline := time.Now().Add(10 * time.Second)
+	for sqlite {
+		f.svc.group.mu.Lock()
+		q := len(f.svc.group.queue)
+		f.svc.group.mu.Unlock()
+		if q == n-1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d batches queued, want %d", q, n-1)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+
+	for i, err := range errs {
+		if i == bad {
+			if !errors.Is(err, ErrConflict) {
+				t.Errorf("batch %d: err %v, want ErrConflict", i, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("batch %d: %v", i, err)
+		}
+	}
+	if got, want := countRows(t, d, "SELECT COUNT(*) FROM lrs_statements"), 1+(n-1)*5; got != want {
+		t.Errorf("%d statements stored, want %d (every batch but the refused one)", got, want)
+	}
+	if got := countRows(t, d, "SELECT COUNT(*) FROM lrs_statements WHERE id LIKE ?", fmt.Sprintf("00000000-0000-4000-8000-%010d%%", bad)); got != 0 {
+		t.Errorf("the refused batch left %d statements", got)
+	}
+	if got := countRows(t, d, "SELECT COUNT(*) FROM lrs_statement_activities WHERE activity = ?", fmt.Sprintf("http://x.test/b%d", bad)); got != 0 {
+		t.Errorf("the refused batch left %d activity rows", got)
+	}
+	if got, want := countRows(t, d, "SELECT COUNT(*) FROM events_outbox WHERE topic = ?", TopicStored.Name), 1+(n-1)*5; got != want {
+		t.Errorf("%d stored events, want %d", got, want)
+	}
+	g1, b1 := f.svc.GroupStats()
+	if !sqlite {
+		if g1 != 0 || b1 != 0 {
+			t.Errorf("GroupStats = %d, %d on PostgreSQL, want 0, 0", g1, b1)
+		}
+		return
+	}
+	if b1-b0 != n {
+		t.Errorf("%d batches counted, want %d", b1-b0, n)
+	}
+	if g1-g0 != 2 {
+		t.Errorf("%d write transactions for %d batches, want 2 (the leader alone, then the %d that queued)", g1-g0, n, n-1)
+	}
+}
