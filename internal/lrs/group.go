@@ -19,6 +19,8 @@ type batch struct {
 	atts    map[string]Attachment
 	floor   time.Time // earliest stored time a restore writes (zero otherwise)
 
+	memo memoUpdates // added to the service's memo if the batch commits
+
 	err  error
 	done chan struct{} // closed when err is final
 	lead chan struct{} // closed when this batch's goroutine is to commit the next group
@@ -136,6 +138,12 @@ func (s *Service) commitGroup(ctx context.Context, group []*batch) {
 	}
 	if err != nil {
 		fail(err)
+		return
+	}
+	for _, b := range group {
+		if b.err == nil {
+			s.memo.apply(&b.memo)
+		}
 	}
 }
 

@@ -34,26 +34,12 @@ func testGroupCommit(t *testing.T, d *db.DB) {
 	}
 	g0, b0 := f.svc.GroupStats()
 
-	// Hold SQLite's writer so the batches below queue behind it.
-	release := make(chan struct{})
-	if sqlite {
-		held := make(chan struct{})
-		go d.InTx(ctx, func(tx *db.Tx) error { //nolint:errcheck
-			close(held)
-			<-release
-			return nil
-		})
-		<-held
-	}
-
 	const n = 6
 	bad := 3 // this batch repeats the taken id with another verb
 	errs := make([]error, n)
-	var wg sync.WaitGroup
+	var stores []func()
 	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		stores = append(stores, func() {
 			var batch []obj
 			for j := range 5 {
 				batch = append(batch, stmt(t, statementJSON(fmt.Sprintf("00000000-0000-4000-8000-%012d", i*10+j),
@@ -63,24 +49,9 @@ func testGroupCommit(t *testing.T, d *db.DB) {
 				batch = append(batch, stmt(t, statementJSON(taken, "a", verbAttempted, "http://x.test/a")))
 			}
 			_, errs[i] = f.svc.Store(ctx, writer(f, "/1/"), batch, nil)
-		}()
+		})
 	}
-	// One batch leads (waiting for the writer), the others queue.
-	deadline := time.Now().Add(10 * time.Second)
-	for sqlite {
-		f.svc.group.mu.Lock()
-		q := len(f.svc.group.queue)
-		f.svc.group.mu.Unlock()
-		if q == n-1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d batches queued, want %d", q, n-1)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	close(release)
-	wg.Wait()
+	together(t, f, stores...)
 
 	for i, err := range errs {
 		if i == bad {
@@ -118,4 +89,51 @@ func testGroupCommit(t *testing.T, d *db.DB) {
 	if g1-g0 != 2 {
 		t.Errorf("%d write transactions for %d batches, want 2 (the leader alone, then the %d that queued)", g1-g0, n, n-1)
 	}
+}
+
+// together runs the stores at once. On SQLite the writer is held until
+// the first leads (alone, waiting for the writer) and the rest have queued
+// behind it, so they share the next transaction.
+func together(t *testing.T, f *fixture, stores ...func()) {
+	t.Helper()
+	g := f.svc.group
+	release := make(chan struct{})
+	if g != nil {
+		held := make(chan struct{})
+		go f.d.InTx(context.Background(), func(tx *db.Tx) error { //nolint:errcheck
+			close(held)
+			<-release
+			return nil
+		})
+		<-held
+	}
+	waitQueue := func(busy bool, n int) {
+		deadline := time.Now().Add(10 * time.Second)
+		for g != nil {
+			g.mu.Lock()
+			q, b := len(g.queue), g.busy
+			g.mu.Unlock()
+			if b == busy && q == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d batches queued (busy %v), want %d", q, b, n)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	var wg sync.WaitGroup
+	for i, fn := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn()
+		}()
+		if i == 0 {
+			waitQueue(true, 0)
+		}
+	}
+	waitQueue(true, len(stores)-1)
+	close(release)
+	wg.Wait()
 }

@@ -65,6 +65,7 @@ type Service struct {
 	secret  []byte // signs more-cursors
 	lim     Limits
 	group   *groupCommitter // SQLite: concurrent batches share a transaction
+	memo    *mergeMemo      // agents and activity definitions already stored
 }
 
 // NewService makes the store. secret signs the pagination cursors (so
@@ -104,6 +105,7 @@ func NewService(d *db.DB, bus *events.Bus, log *slog.Logger, now func() time.Tim
 	if d.Dialect() == db.SQLite {
 		svc.group = &groupCommitter{maxStmts: maxGroupStatements}
 	}
+	svc.memo = newMergeMemo(svc.group != nil)
 	return svc
 }
 

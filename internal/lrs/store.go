@@ -171,6 +171,7 @@ type pendingRows struct {
 	events     []StoredEvent
 	defs       []obj // activities with a definition, in statement order
 	persons    []obj
+	memo       *memoUpdates // what the batch adds to the memo when it commits (kept across flushes)
 }
 
 func (p *pendingRows) empty() bool { return len(p.statements) == 0 }
@@ -184,7 +185,7 @@ func (s *Service) storeBatch(ctx context.Context, tx *db.Tx, b *batch, now time.
 		return err
 	}
 	done := map[string]bool{}
-	var p pendingRows
+	p := pendingRows{memo: &b.memo}
 	for _, st := range stmts {
 		id := st["id"].(string)
 		if old, ok := existing[id]; ok {
@@ -314,10 +315,10 @@ func (s *Service) flush(ctx context.Context, tx *db.Tx, p *pendingRows, now time
 	if err := insertRows(ctx, tx, "INSERT INTO lrs_statement_activities (activity, stored, statement_id, direct)", 4, p.activities); err != nil {
 		return fmt.Errorf("insert statement activities: %w", err)
 	}
-	if err := s.mergeActivities(ctx, tx, p.defs, now); err != nil {
+	if err := s.mergeActivities(ctx, tx, p.defs, now, p.memo); err != nil {
 		return err
 	}
-	if err := mergePersons(ctx, tx, p.persons, now); err != nil {
+	if err := s.mergePersons(ctx, tx, p.persons, now, p.memo); err != nil {
 		return err
 	}
 	if s.bus != nil {
@@ -325,7 +326,7 @@ func (s *Service) flush(ctx context.Context, tx *db.Tx, p *pendingRows, now time
 			return err
 		}
 	}
-	*p = pendingRows{}
+	*p = pendingRows{memo: p.memo}
 	return nil
 }
 
@@ -364,30 +365,42 @@ func loadJSON(ctx context.Context, tx *db.Tx, query string, keys []string) (map[
 
 // mergeActivities merges the definitions the statements carry into the
 // activities known, in statement order, writing only those that change.
-func (s *Service) mergeActivities(ctx context.Context, tx *db.Tx, defs []obj, now time.Time) error {
+func (s *Service) mergeActivities(ctx context.Context, tx *db.Tx, defs []obj, now time.Time, upd *memoUpdates) error {
 	if len(defs) == 0 {
 		return nil
 	}
 	var keys []string
 	seen := map[string]bool{}
-	for _, a := range defs {
-		id, _ := a["id"].(string)
-		if _, ok := a["definition"].(obj); ok && !seen[id] {
-			seen[id] = true
-			keys = append(keys, id)
-		}
-	}
-	known, err := loadJSON(ctx, tx, "SELECT id, definition FROM lrs_activities WHERE id", keys)
-	if err != nil {
-		return err
-	}
-	changed := map[string]bool{}
+	last := map[string]string{} // id → its last definition in the batch, as JSON
+	var todo []obj
 	for _, a := range defs {
 		id, _ := a["id"].(string)
 		def, ok := a["definition"].(obj)
 		if !ok {
 			continue
 		}
+		js, _ := json.Marshal(def)
+		if !seen[id] && s.memo.actUnchanged(id, string(js)) {
+			continue
+		}
+		last[id] = string(js)
+		todo = append(todo, a)
+		if !seen[id] {
+			seen[id] = true
+			keys = append(keys, id)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	known, err := loadJSON(ctx, tx, "SELECT id, definition FROM lrs_activities WHERE id", keys)
+	if err != nil {
+		return err
+	}
+	changed := map[string]bool{}
+	for _, a := range todo {
+		id, _ := a["id"].(string)
+		def := a["definition"].(obj)
 		old, had := known[id]
 		merged := def
 		if had {
@@ -398,6 +411,17 @@ func (s *Service) mergeActivities(ctx context.Context, tx *db.Tx, defs []obj, no
 		}
 		known[id] = merged
 		changed[id] = true
+	}
+	// Merging the last definition of each into what is now stored changes
+	// nothing more.
+	if upd.acts == nil {
+		upd.acts = map[string]string{}
+	}
+	for id, js := range last {
+		if changed[id] {
+			s.memo.forgetAct(id)
+		}
+		upd.acts[id] = js
 	}
 	// Rows are written in key order, so concurrent batches naming the same
 	// new activities lock them in the same order (no deadlock).
@@ -423,18 +447,32 @@ func upsertSuffix(key string, cols ...string) string {
 
 // mergePersons adds the names and identifiers of agents to their Person
 // objects, writing only those that change.
-func mergePersons(ctx context.Context, tx *db.Tx, agents []obj, now time.Time) error {
-	if len(agents) == 0 {
-		return nil
-	}
-	var keys []string
+func (s *Service) mergePersons(ctx context.Context, tx *db.Tx, all []obj, now time.Time, upd *memoUpdates) error {
+	var keys, facts []string
+	var agents []obj
 	seen := map[string]bool{}
-	for _, a := range agents {
-		if k := AgentKey(a); k != "" && !seen[k] {
+	seenFact := map[string]bool{}
+	for _, a := range all {
+		k := AgentKey(a)
+		if k == "" {
+			continue
+		}
+		f := personFact(k, a)
+		if seenFact[f] || s.memo.hasPerson(f) {
+			continue
+		}
+		seenFact[f] = true
+		facts = append(facts, f)
+		agents = append(agents, a)
+		if !seen[k] {
 			seen[k] = true
 			keys = append(keys, k)
 		}
 	}
+	if len(agents) == 0 {
+		return nil
+	}
+	upd.persons = append(upd.persons, facts...)
 	known, err := loadJSON(ctx, tx, "SELECT agent, person FROM lrs_agents WHERE agent", keys)
 	if err != nil {
 		return err
