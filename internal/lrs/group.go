@@ -16,6 +16,8 @@ type batch struct {
 	stmts   []obj
 	ids     []string
 	noStamp map[string]bool // timestamp set by the store, not the client
+	lo, hi  [][]byte        // each statement encoded in two: the keys before "stored" and those after
+	body    []string        // the statements as stored, once stampTimes has run
 	atts    map[string]Attachment
 	floor   time.Time // earliest stored time a restore writes (zero otherwise)
 

@@ -2,6 +2,7 @@ package lrs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -136,4 +137,32 @@ func together(t *testing.T, f *fixture, stores ...func()) {
 	waitQueue(true, len(stores)-1)
 	close(release)
 	wg.Wait()
+}
+
+// TestJoinHalves: a body put together around its stored time (and a
+// timestamp the store sets) is the bytes json.Marshal makes of the whole.
+func TestJoinHalves(t *testing.T) {
+	for _, js := range []string{
+		statementJSON("6d7f8a2e-1c3b-4d5e-8f90-a1b2c3d4e5f6", "a", verbCompleted, "http://x.test/a"),
+		`{"actor":{"mbox":"mailto:a@b.test"},"verb":{"id":"http://v.test/x"},"object":{"id":"http://a.test/1"},"timestamp":"2026-01-02T03:04:05.000Z","version":"2.0.0","authority":{"mbox":"mailto:k@b.test"},"result":{"score":{"scaled":0.5}}}`,
+		`{"verb":{"id":"http://v.test/x"}}`,
+		`{"actor":{"mbox":"mailto:a@b.test"}}`,
+	} {
+		st := stmt(t, js)
+		_, hasTS := st["timestamp"]
+		lo, hi, err := encodeHalves(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mid := `"stored":"2026-11-26T08:00:00.000Z"`
+		st["stored"] = "2026-11-26T08:00:00.000Z"
+		if !hasTS {
+			mid += `,"timestamp":"2026-11-26T08:00:00.000Z"`
+			st["timestamp"] = "2026-11-26T08:00:00.000Z"
+		}
+		want, _ := json.Marshal(st)
+		if got := joinHalves(lo, mid, hi); got != string(want) {
+			t.Errorf("joined:\n%s\nwant\n%s", got, want)
+		}
+	}
 }

@@ -180,6 +180,21 @@ func (s *Service) Store(ctx context.Context, w Writer, stmts []obj, atts map[str
 			b.floor = t
 		}
 	}
+	// The bodies are encoded here, beside the other requests' work, not
+	// in the one writer: in two halves, the keys before "stored" and
+	// those after it, between which stampTimes puts the times the write
+	// gives them (json.Marshal's sorted key order, as everywhere else).
+	b.lo = make([][]byte, len(stmts))
+	b.hi = make([][]byte, len(stmts))
+	for i, st := range stmts {
+		if _, ok := st["timestamp"]; !ok {
+			b.noStamp[b.ids[i]] = true
+		}
+		var err error
+		if b.lo[i], b.hi[i], err = encodeHalves(st); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.write(ctx, b); err != nil {
 		return nil, err
 	}
@@ -188,20 +203,59 @@ func (s *Service) Store(ctx context.Context, w Writer, stmts []obj, atts map[str
 
 // stampTimes gives the batch's statements their stored time (now, or the
 // one a restored statement carries) and, when the client sent none, their
-// timestamp.
+// timestamp, in the statements and at the end of their encoded bodies.
 func (b *batch) stampTimes(now time.Time) {
 	stored := stamp(now)
+	b.body = make([]string, len(b.stmts))
 	for i, st := range b.stmts {
 		own := stored
 		if t, ok := restoredTime(st); ok && b.w.Restore {
 			own = stamp(t)
 		}
 		st["stored"] = own
-		if _, ok := st["timestamp"]; !ok || b.noStamp[b.ids[i]] {
+		mid := `"stored":"` + own + `"`
+		if b.noStamp[b.ids[i]] {
 			st["timestamp"] = own
-			b.noStamp[b.ids[i]] = true
+			mid += `,"timestamp":"` + own + `"`
+		}
+		b.body[i] = joinHalves(b.lo[i], mid, b.hi[i])
+	}
+}
+
+// encodeHalves encodes st without its "stored" in two JSON objects: the
+// keys that sort before "stored" and those after.
+func encodeHalves(st obj) (lo, hi []byte, err error) {
+	l, h := obj{}, obj{}
+	for k, v := range st {
+		switch {
+		case k < "stored":
+			l[k] = v
+		case k > "stored":
+			h[k] = v
 		}
 	}
+	if lo, err = json.Marshal(l); err != nil {
+		return nil, nil, err
+	}
+	hi, err = json.Marshal(h)
+	return lo, hi, err
+}
+
+// joinHalves puts members mid ("stored", and "timestamp" when hi has none)
+// between the halves: the same bytes as json.Marshal of the whole.
+func joinHalves(lo []byte, mid string, hi []byte) string {
+	body := make([]byte, 0, len(lo)+len(mid)+len(hi))
+	body = append(body, lo[:len(lo)-1]...) // without its "}"
+	if len(lo) > 2 {
+		body = append(body, ',')
+	}
+	body = append(body, mid...)
+	if len(hi) > 2 {
+		body = append(append(body, ','), hi[1:]...) // without its "{"
+	} else {
+		body = append(body, '}')
+	}
+	return string(body)
 }
 
 // restoredTime is the stored time a statement carries, if valid.

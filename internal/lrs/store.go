@@ -186,7 +186,7 @@ func (s *Service) storeBatch(ctx context.Context, tx *db.Tx, b *batch, now time.
 	}
 	done := map[string]bool{}
 	p := pendingRows{memo: &b.memo}
-	for _, st := range stmts {
+	for i, st := range stmts {
 		id := st["id"].(string)
 		if old, ok := existing[id]; ok {
 			cmp := st
@@ -216,7 +216,7 @@ func (s *Service) storeBatch(ctx context.Context, tx *db.Tx, b *batch, now time.
 				return err
 			}
 		}
-		if err := s.add(&p, w, st, ix, voids, now); err != nil {
+		if err := s.add(&p, w, st, b.body[i], ix, voids, now); err != nil {
 			return err
 		}
 	}
@@ -254,7 +254,7 @@ func (s *Service) void(ctx context.Context, tx *db.Tx, target string) (string, e
 }
 
 // add queues the rows of one statement.
-func (s *Service) add(p *pendingRows, w Writer, st obj, ix statementIndex, voids string, now time.Time) error {
+func (s *Service) add(p *pendingRows, w Writer, st obj, body string, ix statementIndex, voids string, now time.Time) error {
 	id := st["id"].(string)
 	stored := now.UnixMilli()
 	if t, ok := restoredTime(st); ok && w.Restore {
@@ -266,13 +266,9 @@ func (s *Service) add(p *pendingRows, w Writer, st obj, ix statementIndex, voids
 			ts = tt.UnixMilli()
 		}
 	}
-	body, err := json.Marshal(st)
-	if err != nil {
-		return err
-	}
 	p.ids = append(p.ids, id, stored)
 	p.statements = append(p.statements, id, stored, ts, ix.actor, ix.verb, ix.activity, ix.objectRef, ix.registration,
-		w.ClientID, w.OrgPath, w.UserID, string(body))
+		w.ClientID, w.OrgPath, w.UserID, body)
 	for k, direct := range ix.agents {
 		p.agents = append(p.agents, k, stored, id, direct)
 	}

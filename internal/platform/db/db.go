@@ -53,6 +53,7 @@ type DB struct {
 	dsn     string        // PostgreSQL connection string ("" for SQLite)
 	stmts   *stmtCache    // SQLite reads: prepared once, reused on every read connection
 	ckpt    *checkpointer // SQLite: WAL checkpoints off the writer
+	wstmts  *writerStmts  // SQLite: prepared statements of the writer connection
 }
 
 // Options tune Open.
@@ -159,7 +160,8 @@ func openSQLite(ctx context.Context, path string, opt Options) (*DB, error) {
 		r.Close()
 		return nil, fmt.Errorf("open sqlite checkpointer: %w", err)
 	}
-	return &DB{dialect: SQLite, w: w, r: r, url: "sqlite:" + path, path: path, stmts: newStmtCache(r, 512), ckpt: ck}, nil
+	return &DB{dialect: SQLite, w: w, r: r, url: "sqlite:" + path, path: path, stmts: newStmtCache(r, 512), ckpt: ck,
+		wstmts: newWriterStmts(w, 256)}, nil
 }
 
 func openPostgres(ctx context.Context, url string, opt Options) (*DB, error) {
@@ -198,6 +200,9 @@ func Redact(url string) string {
 func (d *DB) Close() error {
 	if d.stmts != nil {
 		d.stmts.close()
+	}
+	if d.wstmts != nil {
+		d.wstmts.close()
 	}
 	var ckErr error
 	if d.ckpt != nil {
@@ -268,20 +273,39 @@ func (d *DB) ExecRow(ctx context.Context, query string, args ...any) *sql.Row {
 type Tx struct {
 	tx      *sql.Tx
 	dialect Dialect
+	stmts   *writerStmts // SQLite writer's prepared statements (nil in read transactions)
+}
+
+// prepared is the writer's prepared statement for query bound to the
+// transaction, or nil.
+func (t *Tx) prepared(ctx context.Context, query string) *sql.Stmt {
+	if st := t.stmts.get(query); st != nil {
+		return t.tx.StmtContext(ctx, st)
+	}
+	return nil
 }
 
 // Exec runs a statement in the transaction.
 func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := t.prepared(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
 	return t.tx.ExecContext(ctx, Rebind(t.dialect, query), args...)
 }
 
 // Query reads in the transaction.
 func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := t.prepared(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
 	return t.tx.QueryContext(ctx, Rebind(t.dialect, query), args...)
 }
 
 // QueryRow reads one row in the transaction.
 func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := t.prepared(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return t.tx.QueryRowContext(ctx, Rebind(t.dialect, query), args...)
 }
 
@@ -301,7 +325,7 @@ func (d *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	tx := &Tx{tx: sqlTx, dialect: d.dialect}
+	tx := &Tx{tx: sqlTx, dialect: d.dialect, stmts: d.wstmts}
 	defer sqlTx.Rollback() //nolint:errcheck // no-op after commit
 	if err := fn(tx); err != nil {
 		return err
