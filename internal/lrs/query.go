@@ -64,11 +64,13 @@ func (s *Service) matchSQL(alias string, q Query) (string, []any) {
 		args = append(args, q.Verb)
 	}
 	if q.Activity != "" {
-		if q.RelatedActivities {
-			conds = append(conds, "EXISTS (SELECT 1 FROM lrs_statement_activities ac WHERE ac.activity = ? AND ac.stored = "+alias+".stored AND ac.statement_id = "+alias+".id)")
-		} else {
-			conds = append(conds, alias+".activity = ?")
+		// The activity index table answers both: the object is its direct
+		// row (the statements table keeps no index on its activity column).
+		c := "EXISTS (SELECT 1 FROM lrs_statement_activities ac WHERE ac.activity = ? AND ac.stored = " + alias + ".stored AND ac.statement_id = " + alias + ".id"
+		if !q.RelatedActivities {
+			c += " AND ac.direct = TRUE"
 		}
+		conds = append(conds, c+")")
 		args = append(args, q.Activity)
 	}
 	if q.Registration != "" {
@@ -81,8 +83,8 @@ func (s *Service) matchSQL(alias string, q Query) (string, []any) {
 }
 
 // driveSQL is the FROM clause of the statements matching the query (as
-// alias), driven from the most selective index: the agent or
-// related-activity index table (which keeps the stored time, so it is
+// alias), driven from the most selective index: the agent or activity
+// index table (which keeps the stored time, so it is
 // walked in the query's order), or the statements themselves. key is the
 // alias whose stored column gives the order, idCol the id column there;
 // conds and args are the match.
@@ -99,10 +101,13 @@ func (s *Service) driveSQL(q Query, alias string) (from, key, idCol string, cond
 			conds = append(conds, d+".direct = TRUE")
 		}
 		rest.Agent = ""
-	case q.Activity != "" && q.RelatedActivities:
+	case q.Activity != "":
 		from, key, idCol = "lrs_statement_activities"+join, d, d+".statement_id"
 		conds = append(conds, d+".activity = ?")
 		args = append(args, q.Activity)
+		if !q.RelatedActivities {
+			conds = append(conds, d+".direct = TRUE")
+		}
 		rest.Activity = ""
 	default:
 		from, key, idCol = "lrs_statements "+alias, alias, alias+".id"

@@ -2,7 +2,10 @@
 -- agent and activity index tables is one b-tree (its primary key, in stored
 -- order, WITHOUT ROWID), with no second index by statement and no foreign
 -- key probe per row; indexes on columns that are mostly empty keep only the
--- rows that have a value. Every statement written touches 13 fewer b-trees.
+-- rows that have a value; queries by activity, the object's or a related
+-- one, are driven from lrs_statement_activities (the object is its direct
+-- row), so the statements' activity column needs no index. Every statement
+-- written touches 14 fewer b-trees.
 CREATE TABLE lrs_statement_agents_lean (
 	agent TEXT NOT NULL,
 	stored BIGINT NOT NULL,
@@ -33,3 +36,4 @@ DROP INDEX lrs_statements_user;
 CREATE INDEX lrs_statements_user ON lrs_statements (user_id, stored) WHERE user_id <> 0;
 DROP INDEX lrs_statements_ref;
 CREATE INDEX lrs_statements_ref ON lrs_statements (object_ref) WHERE object_ref <> '';
+DROP INDEX lrs_statements_activity;
