@@ -3,8 +3,9 @@
 //
 //  1. bare: the rows the store writes for -n realistic statements (about
 //     1 KB, Chinese names and activity titles) inserted by a bare loop of
-//     prepared single-row INSERTs in transactions of -batch, on a database
-//     with the same schema: the engine's own limit on this machine;
+//     multi-row INSERTs (one per table) in transactions of -batch, by -c
+//     writers on PostgreSQL and one on SQLite, on a database with the same
+//     schema: the engine's own limit on this machine;
 //
 //  2. ingest: the same statements POSTed in batches of -batch to
 //     /xapi/statements of a real `jnedu serve` (in this process: the whole
@@ -247,7 +248,7 @@ func runEngine(engine, root string) {
 	bareRate := bare(bd, rows)
 	bareCPU := float64(len(rows)) / (cpuTime() - cpu0).Seconds()
 	bd.Close()
-	fmt.Printf("bare loop:  %8.0f statements/s (prepared single-row INSERTs of the statement, id, agent and activity rows, %d per transaction); %.0f per CPU-second of this process; load average %s\n",
+	fmt.Printf("bare loop:  %8.0f statements/s (multi-row INSERTs of the statement, id, agent and activity rows, %d statements per transaction); %.0f per CPU-second of this process; load average %s\n",
 		bareRate, *batch, bareCPU, loadavg())
 
 	// 2. the API.
@@ -489,29 +490,27 @@ func bare(d *db.DB, rows []stmtRow) float64 {
 					return
 				}
 				err := d.InTx(ctx, func(tx *db.Tx) error {
+					var ids, sts, ags, acs []any
 					for i := b * *batch; i < min((b+1)**batch, len(rows)); i++ {
 						r := rows[i]
-						if pg {
-							if _, err := tx.Exec(ctx, "INSERT INTO lrs_statement_ids (id, stored) VALUES (?, ?)", r.id, stored); err != nil {
-								return err
-							}
-						}
-						if _, err := tx.Exec(ctx, `INSERT INTO lrs_statements (id, stored, ts, actor, verb, activity, object_ref, registration, client_id, org_path, user_id, body)
-							VALUES (?, ?, ?, ?, ?, ?, '', ?, 1, '/1/', 0, ?)`, r.id, stored, r.ts, r.actor, r.verb, r.activity, r.registration, string(bodies[i])); err != nil {
+						ids = append(ids, r.id, stored)
+						sts = append(sts, r.id, stored, r.ts, r.actor, r.verb, r.activity, r.registration, string(bodies[i]))
+						ags = append(ags, r.actor, stored, r.id, true, authorityKey, stored, r.id, false)
+						acs = append(acs, r.activity, stored, r.id, true, r.parent, stored, r.id, false, r.grouping, stored, r.id, false)
+					}
+					if pg {
+						if err := multiInsert(ctx, tx, "INSERT INTO lrs_statement_ids (id, stored) VALUES ", "(?, ?)", 2, ids); err != nil {
 							return err
 						}
-						for _, a := range [][2]any{{r.actor, true}, {authorityKey, false}} {
-							if _, err := tx.Exec(ctx, "INSERT INTO lrs_statement_agents (agent, stored, statement_id, direct) VALUES (?, ?, ?, ?)", a[0], stored, r.id, a[1]); err != nil {
-								return err
-							}
-						}
-						for _, a := range [][2]any{{r.activity, true}, {r.parent, false}, {r.grouping, false}} {
-							if _, err := tx.Exec(ctx, "INSERT INTO lrs_statement_activities (activity, stored, statement_id, direct) VALUES (?, ?, ?, ?)", a[0], stored, r.id, a[1]); err != nil {
-								return err
-							}
-						}
 					}
-					return nil
+					if err := multiInsert(ctx, tx, `INSERT INTO lrs_statements (id, stored, ts, actor, verb, activity, object_ref, registration, client_id, org_path, user_id, body) VALUES `,
+						"(?, ?, ?, ?, ?, ?, '', ?, 1, '/1/', 0, ?)", 8, sts); err != nil {
+						return err
+					}
+					if err := multiInsert(ctx, tx, "INSERT INTO lrs_statement_agents (agent, stored, statement_id, direct) VALUES ", "(?, ?, ?, ?)", 4, ags); err != nil {
+						return err
+					}
+					return multiInsert(ctx, tx, "INSERT INTO lrs_statement_activities (activity, stored, statement_id, direct) VALUES ", "(?, ?, ?, ?)", 4, acs)
 				})
 				check(err)
 			}
@@ -519,6 +518,15 @@ func bare(d *db.DB, rows []stmtRow) float64 {
 	}
 	wg.Wait()
 	return float64(len(rows)) / time.Since(t0).Seconds()
+}
+
+// multiInsert writes rows of width values as one INSERT of many rows.
+func multiInsert(ctx context.Context, tx *db.Tx, head, row string, width int, vals []any) error {
+	if len(vals) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, head+strings.TrimSuffix(strings.Repeat(row+",", len(vals)/width), ","), vals...)
+	return err
 }
 
 // load stores n statements of 8,000·(n/1M) students (about 125 each)
