@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -375,11 +376,14 @@ func (s *Service) mergeActivities(ctx context.Context, tx *db.Tx, defs []obj, no
 		if !ok {
 			continue
 		}
-		js, _ := json.Marshal(def)
-		if !seen[id] && s.memo.actUnchanged(id, string(js)) {
-			continue
+		var js []byte
+		if s.memo.actsOn {
+			js, _ = json.Marshal(def)
+			if !seen[id] && s.memo.actUnchanged(id, string(js)) {
+				continue
+			}
+			last[id] = string(js)
 		}
-		last[id] = string(js)
 		todo = append(todo, a)
 		if !seen[id] {
 			seen[id] = true
@@ -530,7 +534,5 @@ func upsertRows(ctx context.Context, tx *db.Tx, head string, width int, vals []a
 }
 
 func normalizeEq(a, b any) bool {
-	ab, _ := json.Marshal(normalize(a))
-	bb, _ := json.Marshal(normalize(b))
-	return string(ab) == string(bb)
+	return reflect.DeepEqual(normalize(a), normalize(b))
 }
