@@ -144,6 +144,18 @@ func TestStatementsHTTP(t *testing.T) {
 		if r := s.as("GET", "/xapi/statements?colour=red", "", "", nil); r.status != 400 {
 			t.Errorf("unknown parameter: %d, want 400", r.status)
 		}
+		// One id twice in a batch, even the same statement: 400, and
+		// nothing of the batch stored.
+		twice := "44444444-4444-4444-8444-444444444444"
+		one := statementJSON(twice, "b", verbCompleted, "http://x.test/b")
+		for _, batch := range []string{"[" + one + "," + one + "]", "[" + one + "," + statementJSON(twice, "b", verbAttempted, "http://x.test/b") + "]"} {
+			if r := s.as("POST", "/xapi/statements", "application/json", batch, nil); r.status != 400 {
+				t.Errorf("a batch with one id twice: %d, want 400", r.status)
+			}
+		}
+		if r := s.as("GET", "/xapi/statements?statementId="+twice, "", "", nil); r.status != 404 {
+			t.Errorf("GET the id of a refused batch: %d, want 404", r.status)
+		}
 	})
 }
 

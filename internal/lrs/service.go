@@ -154,10 +154,10 @@ func (s *Service) Store(ctx context.Context, w Writer, stmts []obj, atts map[str
 		}
 		id = strings.ToLower(id)
 		st["id"] = id
-		if j, dup := seen[id]; dup {
-			if !SameStatement(stmts[j], st) {
-				return nil, invalidf("the batch holds statement %s twice with different content", id)
-			}
+		if _, dup := seen[id]; dup {
+			// xAPI 2.0 (Communication 2.1.1): a batch using one id more
+			// than once is rejected, even with the same content.
+			return nil, invalidf("the batch holds statement %s more than once", id)
 		}
 		seen[id] = i
 		b.ids[i] = id
