@@ -3,6 +3,7 @@ package lrs
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,7 +90,7 @@ func (s *Service) write(ctx context.Context, b *batch) error {
 
 	// The group is written for every caller in it: one caller going away
 	// does not cancel the others' write.
-	s.commitGroup(context.WithoutCancel(ctx), group)
+	s.commitGroupSafe(context.WithoutCancel(ctx), group)
 	for _, q := range group {
 		close(q.done)
 	}
@@ -102,6 +103,20 @@ func (s *Service) write(ctx context.Context, b *batch) error {
 	}
 	g.mu.Unlock()
 	return b.err
+}
+
+// commitGroupSafe is commitGroup turning a panic into every batch's
+// error, so the queue behind the group is still handed on.
+func (s *Service) commitGroupSafe(ctx context.Context, group []*batch) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("lrs: writing statements panicked", "panic", r, "stack", string(debug.Stack()))
+			for _, b := range group {
+				b.err = fmt.Errorf("store statements: internal error: %v", r)
+			}
+		}
+	}()
+	s.commitGroup(ctx, group)
 }
 
 // commitGroup writes the batches in one transaction under one write

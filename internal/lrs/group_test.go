@@ -166,3 +166,51 @@ func TestJoinHalves(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupCommitPanic: a batch whose write panics fails its group (the
+// transaction rolls back) but not the writer: the batches queued behind
+// it are written.
+func TestGroupCommitPanic(t *testing.T) {
+	d := dbtest.SQLite(t)
+	f := newFixture(t, d, Limits{})
+	ctx := context.Background()
+	const boom = "bbbbbbbb-0000-4000-8000-00000000000b"
+	testHookStoreBatch = func(b *batch) {
+		if b.ids[0] == boom {
+			panic("a bug")
+		}
+	}
+	defer func() { testHookStoreBatch = nil }()
+	store := func(id string) func() error {
+		st := stmt(t, statementJSON(id, "a", verbCompleted, "http://x.test/a"))
+		return func() error {
+			_, err := f.svc.Store(ctx, writer(f, "/1/"), []obj{st}, nil)
+			return err
+		}
+	}
+	var errLead, errBoom, errBeside error
+	together(t, f,
+		func() { errLead = store("bbbbbbbb-0000-4000-8000-000000000001")() },
+		func() { errBoom = store(boom)() },
+		func() { errBeside = store("bbbbbbbb-0000-4000-8000-000000000002")() })
+	if errLead != nil {
+		t.Errorf("the batch before the panic: %v", errLead)
+	}
+	if errBoom == nil || errBeside == nil {
+		t.Errorf("the panicking group: %v, %v; want both failed", errBoom, errBeside)
+	}
+	// The writer is free again.
+	done := make(chan error, 1)
+	go func() { done <- store("bbbbbbbb-0000-4000-8000-000000000003")() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("a batch after the panic: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a batch after the panic is still waiting")
+	}
+	if n := countRows(t, d, "SELECT COUNT(*) FROM lrs_statements"); n != 2 {
+		t.Errorf("%d statements stored, want 2 (before and after the panic)", n)
+	}
+}

@@ -177,9 +177,15 @@ type pendingRows struct {
 
 func (p *pendingRows) empty() bool { return len(p.statements) == 0 }
 
+// testHookStoreBatch, when set by a test, runs before each batch is written.
+var testHookStoreBatch func(*batch)
+
 // storeBatch writes one batch in tx: all of it or, returning an error,
 // nothing the caller should keep.
 func (s *Service) storeBatch(ctx context.Context, tx *db.Tx, b *batch, now time.Time) error {
+	if testHookStoreBatch != nil {
+		testHookStoreBatch(b)
+	}
 	stmts, ids, noStamp, w, atts := b.stmts, b.ids, b.noStamp, b.w, b.atts
 	existing, err := bodies(ctx, s, tx, ids)
 	if err != nil {
