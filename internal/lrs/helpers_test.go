@@ -10,37 +10,19 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"jnedu/internal/platform/clock"
 	"jnedu/internal/platform/db"
 	"jnedu/internal/platform/events"
 )
-
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type fixture struct {
 	t     *testing.T
 	d     *db.DB
 	svc   *Service
-	clock *clock
+	clock *clock.Fake
 }
 
 func newFixture(t *testing.T, d *db.DB, lim Limits) *fixture {
@@ -50,7 +32,7 @@ func newFixture(t *testing.T, d *db.DB, lim Limits) *fixture {
 		t.Fatalf("migrate: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	c := &clock{t: time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)}
+	c := clock.NewFake(time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC))
 	bus := events.NewBus(d, events.Options{Logger: log, Now: c.Now})
 	svc := NewService(d, bus, log, c.Now, "https://jnedu.test", []byte("0123456789abcdef0123456789abcdef"), lim)
 	return &fixture{t: t, d: d, svc: svc, clock: c}

@@ -12,6 +12,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"jnedu/internal/platform/clock"
 	"jnedu/internal/platform/db"
 	"jnedu/internal/platform/db/dbtest"
 	"jnedu/internal/platform/events"
@@ -44,7 +45,7 @@ func TestMonthPartitions(t *testing.T) {
 		ctx := context.Background()
 		pg := d.Dialect() == db.Postgres
 		// A month far from the migration's (made for the real clock).
-		f.clock.t = time.Date(2031, 3, 31, 23, 59, 59, 999_000_000, time.UTC)
+		f.clock.Set(time.Date(2031, 3, 31, 23, 59, 59, 999_000_000, time.UTC))
 		if _, err := f.svc.EnsurePartitions(ctx); err != nil {
 			t.Fatalf("ensure partitions: %v", err)
 		}
@@ -71,7 +72,7 @@ func TestMonthPartitions(t *testing.T) {
 			}
 		}
 		// July: no partition yet (made three months ahead of March).
-		f.clock.t = time.Date(2031, 7, 15, 10, 0, 0, 0, time.UTC)
+		f.clock.Set(time.Date(2031, 7, 15, 10, 0, 0, 0, time.UTC))
 		if err := store(july, "m", verbCompleted); err != nil {
 			t.Fatalf("store in a month without a partition: %v", err)
 		}
@@ -184,7 +185,7 @@ func TestMigrateUnpartitioned(t *testing.T) {
 		if _, err := d.Migrate(ctx, []db.Source{events.Migrations(), Migrations()}); err != nil {
 			t.Fatalf("upgrade: %v", err)
 		}
-		c := &clock{t: time.Date(2025, 2, 10, 0, 0, 0, 0, time.UTC)}
+		c := clock.NewFake(time.Date(2025, 2, 10, 0, 0, 0, 0, time.UTC))
 		svc := NewService(d, nil, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})), c.Now, "https://jnedu.test", nil, Limits{})
 		for _, r := range rows {
 			if _, err := svc.Statement(ctx, r.id, "/1/"); err != nil {

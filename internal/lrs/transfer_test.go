@@ -18,7 +18,7 @@ import (
 func seedMixed(t *testing.T, f *fixture, org string) {
 	t.Helper()
 	ctx := context.Background()
-	f.clock.t = time.Date(2026, 1, 31, 23, 59, 59, 999_000_000, time.UTC)
+	f.clock.Set(time.Date(2026, 1, 31, 23, 59, 59, 999_000_000, time.UTC))
 	w := writer(f, org)
 	put := func(ver string, js string) string {
 		t.Helper()
@@ -80,7 +80,7 @@ func TestImportExportRoundTrip(t *testing.T) {
 			}
 		}
 		dst := newFixture(t, engine.Open(t), Limits{})
-		dst.clock.t = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC) // later than every record
+		dst.clock.Set(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)) // later than every record
 		ctx := context.Background()
 		var lines []ImportLine
 		sum, err := dst.svc.Import(ctx, strings.NewReader(first), ImportOptions{OrgPath: "/1/4/", Batch: 4}, func(l ImportLine) { lines = append(lines, l) })
