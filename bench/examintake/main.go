@@ -75,6 +75,8 @@ import (
 	"jnedu/internal/identity"
 	"jnedu/internal/platform/db"
 	"jnedu/internal/platform/tabular"
+
+	"jnedu/bench/internal/procstat"
 )
 
 const (
@@ -587,33 +589,22 @@ func round(x float64, digits int) float64 {
 
 func mbs(bytes int64, d time.Duration) float64 { return round(float64(bytes)/1e6/d.Seconds(), 1) }
 
-// procCPU is a process's user+system CPU time in seconds (/proc/PID/stat,
-// clock ticks of 1/100 s).
+// procCPU is a process's CPU time in seconds.
 func procCPU(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	d, err := procstat.CPU(pid)
 	if err != nil {
 		fail(err)
 	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100
+	return d.Seconds()
 }
 
-// procHWM is a process's peak resident size in bytes (VmHWM).
+// procHWM is a process's peak resident size in bytes.
 func procHWM(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	hwm, _, err := procstat.Mem(pid)
 	if err != nil {
 		fail(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var kb int64
-			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
-			return kb << 10
-		}
-	}
-	return 0
+	return hwm
 }
 
 func run(name string, args ...string) {

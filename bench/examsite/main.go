@@ -38,14 +38,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"jnedu/internal/exam/bundle"
 	"jnedu/internal/exam/site/sitefixture"
+
+	"jnedu/bench/internal/procstat"
 )
 
 func main() {
@@ -264,48 +264,26 @@ func measure(hc *http.Client, url string, pid int, d time.Duration, chunks bool,
 	return res
 }
 
-// procCPU is a process's user+system CPU time in seconds (/proc/PID/stat).
+// procCPU is a process's CPU time in seconds.
 func procCPU(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	d, err := procstat.CPU(pid)
 	if err != nil {
 		fail(err)
 	}
-	// Fields after the command name (which may hold spaces) in parentheses.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-	ut, _ := strconv.ParseFloat(f[11], 64) // field 14, utime
-	st, _ := strconv.ParseFloat(f[12], 64) // field 15, stime
-	return (ut + st) / clkTck
+	return d.Seconds()
 }
-
-// clkTck is sysconf(_SC_CLK_TCK), 100 on Linux.
-const clkTck = 100
 
 // procMem is a process's peak and current resident size in bytes.
 func procMem(pid int) (hwm, rss int64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	hwm, rss, err := procstat.Mem(pid)
 	if err != nil {
 		fail(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		var kb int64
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
-			hwm = kb << 10
-		}
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
-			rss = kb << 10
-		}
 	}
 	return hwm, rss
 }
 
-// selfCPU is this process's user+system CPU time in seconds.
-func selfCPU() float64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
-}
+// selfCPU is this process's CPU time in seconds.
+func selfCPU() float64 { return procstat.Self().Seconds() }
 
 // fsyncBaseline times 200 appends of 32 KiB, each followed by fdatasync.
 func fsyncBaseline(dir string) [2]time.Duration {

@@ -48,6 +48,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"jnedu/bench/internal/procstat"
 )
 
 const sessionCookie = "jnedu_session"
@@ -745,39 +747,18 @@ func shortErr(err error) string {
 }
 
 // selfCPU is this process's user+system CPU time in seconds.
-func selfCPU() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
-}
+func selfCPU() float64 { return procstat.Self().Seconds() }
 
-// procCPU is a process's user+system CPU time in seconds from /proc, or -1.
+// procCPU is a process's user+system CPU time in seconds, or -1.
 func procCPU(pid int) float64 {
 	if pid <= 0 {
 		return -1
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	d, err := procstat.CPU(pid)
 	if err != nil {
 		return -1
 	}
-	// The command name (field 2) may hold spaces; fields after ")" start at 3.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return -1
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return -1
-	}
-	ut, err1 := strconv.ParseFloat(f[11], 64)  // field 14: utime
-	stt, err2 := strconv.ParseFloat(f[12], 64) // field 15: stime
-	if err1 != nil || err2 != nil {
-		return -1
-	}
-	return (ut + stt) / 100 // USER_HZ is 100 on Linux
+	return d.Seconds()
 }
 
 func baseline(ss []Stats) *Baseline {

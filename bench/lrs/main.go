@@ -56,6 +56,8 @@ import (
 	"jnedu/internal/app"
 	"jnedu/internal/lrs"
 	"jnedu/internal/platform/db"
+
+	"jnedu/bench/internal/procstat"
 )
 
 var (
@@ -244,12 +246,12 @@ func runEngine(engine, root string) {
 	defer bt.drop()
 	bt.cli("migrate")
 	bd := bt.open()
-	cpu0 := cpuTime()
+	cpu0 := procstat.Self()
 	bareRate := bare(bd, rows)
-	bareCPU := float64(len(rows)) / (cpuTime() - cpu0).Seconds()
+	bareCPU := float64(len(rows)) / (procstat.Self() - cpu0).Seconds()
 	bd.Close()
 	fmt.Printf("bare loop:  %8.0f statements/s (multi-row INSERTs of the statement, id, agent and activity rows, %d statements per transaction); %.0f per CPU-second of this process; load average %s\n",
-		bareRate, *batch, bareCPU, loadavg())
+		bareRate, *batch, bareCPU, procstat.LoadAvg())
 
 	// 2. the API.
 	st := newTarget(engine, root, "api")
@@ -271,14 +273,14 @@ func runEngine(engine, root string) {
 		check(err)
 		check(pprof.StartCPUProfile(f))
 	}
-	cpu0 = cpuTime()
+	cpu0 = procstat.Self()
 	apiRate := ingest(addr, key, secret, rows)
-	apiCPU := float64(len(rows)) / (cpuTime() - cpu0).Seconds()
+	apiCPU := float64(len(rows)) / (procstat.Self() - cpu0).Seconds()
 	if *prof != "" {
 		pprof.StopCPUProfile()
 	}
 	fmt.Printf("API ingest: %8.0f statements/s (POST /xapi/statements, batches of %d, %d clients) = %.2f × the bare loop; %.0f per CPU-second of this process (server and clients); load average %s\n",
-		apiRate, *batch, *conc, apiRate/bareRate, apiCPU, loadavg())
+		apiRate, *batch, *conc, apiRate/bareRate, apiCPU, procstat.LoadAvg())
 	if g, b := writeGroups(addr); g > 0 {
 		fmt.Printf("            %.0f write transactions, %.2f batches each\n", g, b/g)
 	}
@@ -312,21 +314,6 @@ func runEngine(engine, root string) {
 		query(addr, key, secret, agents)
 		stop()
 	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru) //nolint:errcheck // always works for SELF
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func loadavg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 func check(err error) {
@@ -691,7 +678,7 @@ func query(addr, key, secret string, agents []string) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	pct := func(p float64) time.Duration { return lat[int(math.Ceil(p*float64(len(lat))))-1] }
 	fmt.Printf("GET /statements?agent&verb&since (7 days) ×%d: p50 %.1f ms, p99 %.1f ms, max %.1f ms; %.1f statements per answer; load average %s\n",
-		len(lat), ms(pct(0.5)), ms(pct(0.99)), ms(lat[len(lat)-1]), float64(found)/float64(len(lat)), loadavg())
+		len(lat), ms(pct(0.5)), ms(pct(0.99)), ms(lat[len(lat)-1]), float64(found)/float64(len(lat)), procstat.LoadAvg())
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -21,7 +21,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -31,10 +30,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"jnedu/internal/share/media"
+
+	"jnedu/bench/internal/procstat"
 )
 
 func main() {
@@ -117,12 +117,12 @@ func main() {
 	}
 	fmt.Printf("2. ladder CPU (%s, preset %s)\n", strings.Join(names, ", "), *preset)
 
-	selfBefore := selfCPU()
+	selfBefore := procstat.Self()
 	start := time.Now()
 	if _, err := tl.EncodeLadder(ctx, src, filepath.Join(work, "ladder"), info, plan.Rungs, nil); err != nil {
 		log.Fatal(err)
 	}
-	oursWall, oursCPU, goCPU := time.Since(start), last.CPU(), selfCPU()-selfBefore
+	oursWall, oursCPU, goCPU := time.Since(start), last.CPU(), procstat.Self()-selfBefore
 	os.RemoveAll(filepath.Join(work, "ladder"))
 
 	bareCmd := bareLadderArgs(src, plan.Rungs, info, *preset, *threads, tl.Segment)
@@ -312,15 +312,6 @@ func runFFmpeg(ctx context.Context, dir string, args []string) (wall, cpu time.D
 	}
 	ps := cmd.ProcessState
 	return time.Since(start), ps.UserTime() + ps.SystemTime(), nil
-}
-
-// selfCPU is this process's own CPU time.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		log.Fatal(errors.Join(errors.New("getrusage"), err))
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func median(ds []time.Duration) time.Duration {

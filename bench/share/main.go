@@ -51,6 +51,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"jnedu/bench/internal/procstat"
 )
 
 type config struct {
@@ -155,7 +157,7 @@ func run(ctx context.Context, cfg config) (err error) {
 		return err
 	}
 	fmt.Printf("jnedu bench/share — %d CPUs shared by client, server and nginx; GOMAXPROCS %d; load average %s\n",
-		runtime.NumCPU(), runtime.GOMAXPROCS(0), loadavg())
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), procstat.LoadAvg())
 	fmt.Printf("server %s, data folder %s\n\n", e.base, e.data)
 
 	if !cfg.skipIngest {
@@ -169,15 +171,6 @@ func run(ctx context.Context, cfg config) (err error) {
 		}
 	}
 	return nil
-}
-
-func loadavg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // ---- server ----
@@ -458,24 +451,10 @@ func verdict(ok bool) string {
 	return "✗"
 }
 
-// procCPU returns user+system seconds of a process from /proc (Linux).
+// procCPU is a process's user+system CPU time in seconds, 0 when it is gone.
 func procCPU(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+2:])
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseFloat(f[11], 64)
-	sy, _ := strconv.ParseFloat(f[12], 64)
-	return (u + sy) / 100 // USER_HZ is 100 on Linux
+	d, _ := procstat.CPU(pid)
+	return d.Seconds()
 }
 
 // treeCPU is procCPU of pid and its direct children (nginx workers).
