@@ -194,16 +194,7 @@ func (e *Engine) Align(ctx context.Context, pcm []int16, words []speech.AlignWor
 		b.WriteString(" )")
 	}
 	b.WriteString(";\n")
-	var segs []seg
-	err := e.with(ctx, func(d *decoder) error {
-		if err := d.setJSGF("align", b.String()); err != nil {
-			return err
-		}
-		defer d.unset("align")
-		var err error
-		segs, _, err = d.decode("align", pcm)
-		return err
-	})
+	segs, err := e.decodeGrammar(ctx, "align", b.String(), 0, pcm)
 	if err != nil {
 		return nil, err
 	}
@@ -248,16 +239,7 @@ func (e *Engine) Spot(ctx context.Context, pcm []int16, phrases []speech.SpotPhr
 		b.WriteString(" | /1e-4/ " + phoneWord(p))
 	}
 	b.WriteString(";\n")
-	var segs []seg
-	err := e.with(ctx, func(d *decoder) error {
-		if err := d.setJSGF("spot", b.String()); err != nil {
-			return err
-		}
-		defer d.unset("spot")
-		var err error
-		segs, _, err = d.decode("spot", pcm)
-		return err
-	})
+	segs, err := e.decodeGrammar(ctx, "spot", b.String(), 0, pcm)
 	if err != nil {
 		return nil, err
 	}
@@ -297,23 +279,9 @@ func (e *Engine) Detect(ctx context.Context, pcm []int16, alternatives [][]strin
 		return nil, errors.New("sphinx: no phrase to detect")
 	}
 	b.WriteString(" ) <g>* ;\n<g> =")
-	for i, p := range e.phones {
-		if i > 0 {
-			b.WriteString(" |")
-		}
-		b.WriteString(" " + phoneWord(p))
-	}
+	e.writePhones(&b)
 	b.WriteString(";\n")
-	var segs []seg
-	err := e.with(ctx, func(d *decoder) error {
-		if err := d.setJSGFWide("detect", b.String(), detectBeam); err != nil {
-			return err
-		}
-		defer d.unset("detect")
-		var err error
-		segs, _, err = d.decode("detect", pcm)
-		return err
-	})
+	segs, err := e.decodeGrammar(ctx, "detect", b.String(), detectBeam, pcm)
 	if err != nil {
 		return nil, err
 	}
@@ -347,27 +315,45 @@ func (e *Engine) Detect(ctx context.Context, pcm []int16, alternatives [][]strin
 func (e *Engine) PhoneLoop(ctx context.Context, pcm []int16) ([]speech.Segment, error) {
 	var b strings.Builder
 	b.WriteString("#JSGF V1.0;\ngrammar loop;\npublic <s> = <g>* ;\n<g> =")
+	e.writePhones(&b)
+	b.WriteString(";\n")
+	segs, err := e.decodeGrammar(ctx, "loop", b.String(), 0, pcm)
+	if err != nil {
+		return nil, err
+	}
+	return assignWords(segs, nil), nil
+}
+
+// decodeGrammar decodes pcm with a JSGF grammar set for this search
+// only; beam 0 keeps the decoder's beams, another widens them (detectBeam).
+func (e *Engine) decodeGrammar(ctx context.Context, name, grammar string, beam float64, pcm []int16) ([]seg, error) {
+	var segs []seg
+	err := e.with(ctx, func(d *decoder) error {
+		var err error
+		if beam != 0 {
+			err = d.setJSGFWide(name, grammar, beam)
+		} else {
+			err = d.setJSGF(name, grammar)
+		}
+		if err != nil {
+			return err
+		}
+		defer d.unset(name)
+		segs, _, err = d.decode(name, pcm)
+		return err
+	})
+	return segs, err
+}
+
+// writePhones writes every phone of the model as alternatives of a
+// grammar rule: a free phone loop.
+func (e *Engine) writePhones(b *strings.Builder) {
 	for i, p := range e.phones {
 		if i > 0 {
 			b.WriteString(" |")
 		}
 		b.WriteString(" " + phoneWord(p))
 	}
-	b.WriteString(";\n")
-	var segs []seg
-	err := e.with(ctx, func(d *decoder) error {
-		if err := d.setJSGF("loop", b.String()); err != nil {
-			return err
-		}
-		defer d.unset("loop")
-		var err error
-		segs, _, err = d.decode("loop", pcm)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return assignWords(segs, nil), nil
 }
 
 // detectBeam keeps every path of a Detect grammar: with the decoder's
