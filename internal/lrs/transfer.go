@@ -88,9 +88,18 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opt ImportOptions, re
 			fail("another line of its batch is refused")
 			return nil
 		}
-		stmts := make([]obj, len(batch))
-		for i, l := range batch {
-			stmts[i] = l.st
+		// A statement on two lines of one batch (files put together from
+		// overlapping exports) is stored once; the same id with other
+		// content stays in, and the store refuses the batch.
+		stmts := make([]obj, 0, len(batch))
+		first := map[string]obj{}
+		for _, l := range batch {
+			key := strings.ToLower(l.id)
+			if prev, ok := first[key]; ok && SameStatement(prev, l.st) {
+				continue
+			}
+			first[key] = l.st
+			stmts = append(stmts, l.st)
 			if t, ok := restoredTime(l.st); ok {
 				if err := s.ensureMonthOf(ctx, t, months); err != nil {
 					return err

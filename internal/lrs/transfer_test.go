@@ -180,6 +180,18 @@ func TestImportBatches(t *testing.T) {
 		if n := countRows(t, d, "SELECT COUNT(*) FROM lrs_statements"); n != 3 {
 			t.Errorf("statements after the import: %d, want 3", n)
 		}
+		// One statement on two lines of a batch is stored once; one id with
+		// two contents in a batch refuses the batch.
+		dup := strings.Join(strings.Fields(statementJSON("cccccccc-0000-4000-8000-000000000002", "d", verbCompleted, "http://x.test/d")), " ")
+		other := strings.Join(strings.Fields(statementJSON("cccccccc-0000-4000-8000-000000000003", "e", verbCompleted, "http://x.test/e")), " ")
+		otherBis := strings.Join(strings.Fields(statementJSON("cccccccc-0000-4000-8000-000000000003", "e", verbAttempted, "http://x.test/e")), " ")
+		sum, err = f.svc.Import(ctx, strings.NewReader(dup+"\n"+dup+"\n"+other+"\n"+otherBis), ImportOptions{OrgPath: "/1/", Batch: 2}, func(ImportLine) {})
+		if err != nil || sum.Stored != 2 || sum.NotStored != 2 || sum.FailedBatches != 1 {
+			t.Errorf("duplicate lines: %+v, %v; want the first pair stored, the second batch refused", sum, err)
+		}
+		if n := countRows(t, d, "SELECT COUNT(*) FROM lrs_statements"); n != 4 {
+			t.Errorf("statements after the duplicate lines: %d, want 4", n)
+		}
 		// A line over the limit stops the import with an error.
 		long := `{"actor":{"mbox":"mailto:x@y.test","name":"` + strings.Repeat("长", MaxImportLine/3+1) + `"}}`
 		if _, err := f.svc.Import(ctx, strings.NewReader(long), ImportOptions{OrgPath: "/1/"}, func(ImportLine) {}); err == nil || !strings.Contains(err.Error(), "longer than") {
