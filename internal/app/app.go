@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -56,6 +57,9 @@ type App struct {
 	Handler  http.Handler
 	Metrics  *web.Metrics
 	started  time.Time
+
+	clientIP     web.ClientIP   // the caller's address, believing the trusted proxies
+	metricsAllow []netip.Prefix // who may read /metrics
 }
 
 // Sources lists every subsystem's migrations, in dependency order.
@@ -170,6 +174,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 			func() float64 { _, b := a.LRS.GroupStats(); return float64(b) }))
 	a.Routes = &web.Routes{}
 	a.Routes.Add(ih.Routes()...)
+	a.clientIP = web.ClientIP{Trusted: web.ParseTrusted(cfg.TrustedProxies)}
+	a.metricsAllow = web.ParseTrusted(cfg.MetricsAllow)
 	a.Routes.Add(a.systemRoutes()...)
 	uploads, err := share.NewUploads(a.Share, share.UploadConfig{Dir: filepath.Join(cfg.DataDir, "uploads"),
 		MaxSize: cfg.VideoMaxUploadGB << 30, UserQuota: cfg.VideoUserQuotaGB << 30, SchoolQuota: cfg.VideoOrgQuotaGB << 30}, rd.T)
@@ -214,7 +220,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, d *db.DB, opt
 	a.Routes.Add(insight.NewHandlers(a.Insight, a.Identity, rd).Routes()...)
 	srv := &web.Server{
 		Routes: a.Routes, Guard: identity.NewGuard(a.Identity, cfg.MaxBodyBytes, cfg.MaxImportBytes+1<<20),
-		Renderer: rd, Log: log, Metrics: a.Metrics, ClientIP: web.ClientIP{Trusted: web.ParseTrusted(cfg.TrustedProxies)},
+		Renderer: rd, Log: log, Metrics: a.Metrics, ClientIP: a.clientIP,
 		Audit: a.Identity.AuditRequest, LoginPath: "/login", PasswordPath: "/account/password",
 		Static: map[string]fs.FS{"share": share.StaticFS(), "exam": exam.StaticFS(), "marking": marking.StaticFS(), "insight": insight.StaticFS()},
 	}

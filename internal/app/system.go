@@ -8,8 +8,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"jnedu/internal/platform/apperr"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -46,12 +48,35 @@ func (a *App) systemRoutes() []web.Route {
 		{Method: "GET", Path: "/readyz", Perm: web.Public, Tag: "system", Summary: "Readiness: database reachable and migrations current", Response: health{},
 			Handler: a.ready},
 		{Method: "GET", Path: "/metrics", Perm: web.Public, Tag: "system", Summary: "Prometheus metrics (text format)",
-			Handler: func(w http.ResponseWriter, r *http.Request) error { a.Metrics.Handler().ServeHTTP(w, r); return nil }},
+			Handler: func(w http.ResponseWriter, r *http.Request) error {
+				if !a.metricsAllowed(r) {
+					return apperr.New(apperr.Forbidden, "err.metrics_forbidden")
+				}
+				a.Metrics.Handler().ServeHTTP(w, r)
+				return nil
+			}},
 		{Method: "GET", Path: "/api/v1/openapi.json", Perm: web.Public, Tag: "system", Summary: "This API's OpenAPI 3 description",
 			Handler: func(w http.ResponseWriter, r *http.Request) error {
 				return web.JSON(w, http.StatusOK, OpenAPI(a.Routes, Version))
 			}},
 	}
+}
+
+// metricsAllowed reports whether the caller's address (after the trusted
+// proxies) is in metrics_allow.
+func (a *App) metricsAllowed(r *http.Request) bool {
+	ip, _ := a.clientIP.Of(r)
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	addr = addr.Unmap()
+	for _, p := range a.metricsAllow {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *App) ready(w http.ResponseWriter, r *http.Request) error {

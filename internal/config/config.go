@@ -33,6 +33,7 @@ type Config struct {
 	SessionMaxAge      Duration `toml:"session_max_age"`      // absolute lifetime of a session
 	AuditRetentionDays int      `toml:"audit_retention_days"` // audit records older than this are pruned (>= 180)
 	TrustedProxies     []string `toml:"trusted_proxies"`      // CIDRs whose X-Forwarded-* headers are believed
+	MetricsAllow       []string `toml:"metrics_allow"`        // CIDRs that may read /metrics (the client's address, after trusted proxies)
 
 	LoginMaxFailures int      `toml:"login_max_failures"` // failures before a temporary lockout
 	LoginLockout     Duration `toml:"login_lockout"`      // how long a lockout lasts
@@ -105,8 +106,13 @@ func Default() Config {
 		LRSMaxDocumentKB:   4096,
 		LRSPageSize:        500,
 		InsightMinGroup:    5,
+		MetricsAllow:       DefaultMetricsAllow,
 	}
 }
+
+// DefaultMetricsAllow lets the loopback and the private networks read
+// /metrics: a Prometheus on the same host or the same LAN, not the public.
+var DefaultMetricsAllow = []string{"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"}
 
 // MinAuditRetentionDays is the legal minimum (Cybersecurity Law art. 21:
 // network logs are kept no less than six months).
@@ -213,6 +219,9 @@ func applyEnv(c *Config, getenv func(string) string) error {
 	if v := getenv("JNEDU_TRUSTED_PROXIES"); v != "" {
 		c.TrustedProxies = strings.Split(v, ",")
 	}
+	if v := getenv("JNEDU_METRICS_ALLOW"); v != "" {
+		c.MetricsAllow = strings.Split(v, ",")
+	}
 	for k, p := range map[string]*Duration{"JNEDU_SESSION_TTL": &c.SessionTTL, "JNEDU_LOGIN_LOCKOUT": &c.LoginLockout} {
 		if v := getenv(k); v != "" {
 			if err := p.UnmarshalText([]byte(v)); err != nil {
@@ -274,10 +283,15 @@ func (c *Config) Validate() error {
 	if c.VideoMaxUploadGB < 1 || c.VideoUserQuotaGB < 1 || c.VideoOrgQuotaGB < 1 {
 		errs = append(errs, errors.New("video upload limits and quotas must be at least 1 GB"))
 	}
-	for _, p := range c.TrustedProxies {
-		if _, err := netip.ParsePrefix(strings.TrimSpace(p)); err != nil {
-			if _, err2 := netip.ParseAddr(strings.TrimSpace(p)); err2 != nil {
-				errs = append(errs, fmt.Errorf("trusted proxy %q: %w", p, err))
+	for _, l := range []struct {
+		what string
+		list []string
+	}{{"trusted proxy", c.TrustedProxies}, {"metrics_allow", c.MetricsAllow}} {
+		for _, p := range l.list {
+			if _, err := netip.ParsePrefix(strings.TrimSpace(p)); err != nil {
+				if _, err2 := netip.ParseAddr(strings.TrimSpace(p)); err2 != nil {
+					errs = append(errs, fmt.Errorf("%s %q: %w", l.what, p, err))
+				}
 			}
 		}
 	}

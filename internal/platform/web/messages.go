@@ -17,6 +17,7 @@ func Messages() Catalog {
 		"err.internal":                 {"系统内部错误，请稍后重试；如仍有问题，请把请求编号告诉管理员。", "An internal error occurred. Please try again later; if it persists, give the request ID to an administrator."},
 		"err.cross_origin":             {"请求来自其他网站，已被拒绝。", "The request came from another site and was refused."},
 		"err.csrf":                     {"页面已过期或请求来源不明，请刷新页面后重试。", "The page has expired or the request could not be verified. Reload the page and try again."},
+		"err.metrics_forbidden":        {"监控指标只对本机和内网开放（配置项 metrics_allow）。", "Metrics are open to this host and the private networks only (setting metrics_allow)."},
 		"err.json_content_type":        {"请求体必须是 JSON（Content-Type: application/json）。", "The request body must be JSON (Content-Type: application/json)."},
 		"err.body_too_large":           {"提交的内容过大（上限 %d 字节）。", "The request body is too large (limit %d bytes)."},
 		"err.json_empty":               {"请求体为空。", "The request body is empty."},
