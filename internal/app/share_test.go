@@ -101,6 +101,21 @@ func TestResumableUpload(t *testing.T) {
 		if left != 0 {
 			t.Errorf("%d uploads still counted against the quota after finishing", left)
 		}
+		// The audit log has the upload's start and finish and the other
+		// user's refused chunk, not every chunk that arrived.
+		audit := func(action, result string) (n int) {
+			d.QueryRow(ctx, "SELECT COUNT(*) FROM identity_audit WHERE action = ? AND result = ?", action, result).Scan(&n)
+			return n
+		}
+		if n := audit("PATCH /api/v1/share/uploads/{id}", "ok"); n != 0 {
+			t.Errorf("%d upload chunks in the audit log, want none", n)
+		}
+		if n := audit("PATCH /api/v1/share/uploads/{id}", "failed"); n != 1 {
+			t.Errorf("%d refused chunks in the audit log, want 1 (the other user's)", n)
+		}
+		if n := audit("share.upload.finished", "ok"); n != 1 {
+			t.Errorf("%d finished uploads in the audit log, want 1", n)
+		}
 		// The same bytes again, in one request: the same media at once.
 		resp = c.do("POST", "/api/v1/share/uploads/", "application/offset+octet-stream", string(content), with(map[string]string{
 			"Upload-Length":   strconv.Itoa(len(content)),

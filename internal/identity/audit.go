@@ -105,6 +105,9 @@ func (s *Service) AuditRequest(r *http.Request, rt *web.Route, status int, err e
 	case err != nil || status >= 400:
 		e.Result = ResultFailed
 	}
+	if rt.AuditQuiet && e.Result == ResultOK && (n == nil || n.action == "" && n.target == "") {
+		return
+	}
 	if err != nil && e.Detail == "" {
 		e.Detail = string(apperr.CodeOf(err))
 	}

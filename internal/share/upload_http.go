@@ -236,7 +236,7 @@ func (u *Uploads) Routes() []web.Route {
 	return []web.Route{
 		{Method: "POST", Path: "/api/v1/share/uploads/", Perm: PermUpload, Tag: "share", Summary: "Start a resumable upload (tus 1.0.0 creation; Upload-Metadata: filename, title)", Handler: wrap(create, false)},
 		{Method: "HEAD", Path: "/api/v1/share/uploads/{id}", Perm: PermUpload, Tag: "share", Summary: "How much of an upload has arrived (tus)", Handler: wrap(u.tus.HeadFile, true)},
-		{Method: "PATCH", Path: "/api/v1/share/uploads/{id}", Perm: PermUpload, Tag: "share", Summary: "Send the next bytes of an upload (tus)", Handler: wrap(u.tus.PatchFile, true)},
+		{Method: "PATCH", Path: "/api/v1/share/uploads/{id}", Perm: PermUpload, Tag: "share", Summary: "Send the next bytes of an upload (tus)", AuditQuiet: true, Handler: wrap(u.tus.PatchFile, true)},
 		{Method: "DELETE", Path: "/api/v1/share/uploads/{id}", Perm: PermUpload, Tag: "share", Summary: "Cancel an upload (tus termination)", Handler: wrap(func(w http.ResponseWriter, r *http.Request) {
 			u.tus.DelFile(w, r)
 			id := strings.TrimPrefix(r.URL.Path, UploadsPath)

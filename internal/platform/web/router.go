@@ -39,6 +39,11 @@ type Route struct {
 	// NoAudit leaves a state-changing route out of the audit log: only for
 	// high-frequency reports nobody must answer for (playback progress).
 	NoAudit bool
+	// AuditQuiet audits a state-changing route's refusals and failures
+	// but its successes only when the handler noted them (identity.Note):
+	// for routes called many times in one piece of work (the chunks of an
+	// upload, where only the finish is worth a record).
+	AuditQuiet bool
 	// OwnAuth marks a route that authenticates its callers itself (the
 	// xAPI endpoint: HTTP Basic with a client credential). The guard is not
 	// consulted (no session, no CSRF token) and the cross-origin check lets
