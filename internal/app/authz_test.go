@@ -86,6 +86,7 @@ var routeAccess = map[string][]string{
 	"GET /videos/upload":                                 uploaders,
 	"GET /videos/{id}":                                   anyone,
 	"POST /videos/{id}":                                  uploaders,
+	"POST /videos/{id}/collections":                      uploaders,
 	"POST /videos/{id}/takedown":                         uploaders,
 	"POST /videos/{id}/restore":                          uploaders,
 	"GET /media/{id}/{file...}":                          anyone,

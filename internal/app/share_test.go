@@ -296,8 +296,36 @@ func TestCollectionsAPI(t *testing.T) {
 		}
 		// The video page links the collection it is in.
 		resp = other.do("GET", fmt.Sprintf("/videos/%d", open), "", "", nil)
-		if page := mustRead(t, resp); !strings.Contains(page, fmt.Sprintf(`href="/collections/%d"`, col.ID)) {
+		page := mustRead(t, resp)
+		if !strings.Contains(page, fmt.Sprintf(`href="/collections/%d"`, col.ID)) {
 			t.Errorf("the video page does not link its collection")
+		}
+		addForm := func(id int64) string { return fmt.Sprintf(`action="/videos/%d/collections"`, id) }
+		if strings.Contains(page, addForm(open)) {
+			t.Errorf("teacher2 is offered to add another's video to a collection")
+		}
+		// The owner adds a third video from its own page.
+		later := c.upload(t, "习题课.mp4", []byte("an exercise lesson"))
+		if page := mustRead(t, c.do("GET", fmt.Sprintf("/videos/%d", later), "", "", nil)); !strings.Contains(page, addForm(later)) ||
+			!strings.Contains(page, fmt.Sprintf(`<option value="%d">一次函数单元</option>`, col.ID)) {
+			t.Fatalf("the owner's video page offers no collection to add it to")
+		}
+		add := func(cl *client, vid int64) *http.Response {
+			return cl.do("POST", fmt.Sprintf("/videos/%d/collections", vid), "application/x-www-form-urlencoded",
+				form("_csrf", cl.csrf, "collection_id", strconv.FormatInt(col.ID, 10)), nil)
+		}
+		if resp := add(other, open); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("teacher2 adds to the owner's collection: %d, want 403", resp.StatusCode)
+		}
+		if resp := add(c, later); resp.StatusCode != http.StatusSeeOther || !strings.Contains(resp.Header.Get("Location"), "flash=share.added_to_collection") {
+			t.Fatalf("add from the video page: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		col.Videos = nil
+		if c.getJSON(base, &col); len(col.Videos) != 3 || col.Videos[2].ID != later {
+			t.Errorf("after adding from the video page: %+v, want it last", col.Videos)
+		}
+		if page := mustRead(t, c.do("GET", fmt.Sprintf("/videos/%d", later), "", "", nil)); strings.Contains(page, addForm(later)) {
+			t.Errorf("the video page still offers the collection that holds it")
 		}
 	})
 }

@@ -43,6 +43,7 @@ func (h *Handlers) Routes() []web.Route {
 		{Method: "POST", Path: "/videos/admin/jobs/{id}/retry", Perm: PermManage, Handler: h.retrySubmit},
 		{Method: "GET", Path: "/videos/{id}", Perm: web.Public, Handler: h.videoPage},
 		{Method: "POST", Path: "/videos/{id}", Perm: PermUpload, Handler: h.updateSubmit},
+		{Method: "POST", Path: "/videos/{id}/collections", Perm: PermUpload, Handler: h.addToCollectionSubmit},
 		{Method: "POST", Path: "/videos/{id}/takedown", Perm: PermUpload, Handler: h.takedownSubmit},
 		{Method: "POST", Path: "/videos/{id}/restore", Perm: PermUpload, Handler: h.restoreSubmit},
 		{Method: "GET", Path: "/media/{id}/{file...}", Perm: web.Public, Handler: h.mediaFile},

@@ -125,6 +125,8 @@ func Messages() web.Catalog {
 		"share.collection_delete":               {"删除合集", "Delete the collection"},
 		"share.collection_delete_confirm":       {"确定删除这个合集吗？其中的视频不会被删除。", "Delete this collection? Its videos are kept."},
 		"share.in_collections":                  {"所属合集：", "In collections: "},
+		"share.add_to_collection":               {"加入合集", "Add to a collection"},
+		"share.added_to_collection":             {"已加入合集。", "Added to the collection."},
 		"share.err_collection_title":            {"请填写合集标题（最多 100 字）。", "Give the collection a title (at most 100)."},
 		"share.err_collection_description_long": {"合集简介太长（最多 2000 字）", "the description is too long (at most 2000)"},
 		"share.err_collection_forbidden":        {"只有合集的创建者和本校管理员可以修改合集。", "Only the collection's creator and the school's admins can change it."},

@@ -78,6 +78,9 @@ type videoData struct {
 	Channel    string      // the owner's school
 	// Collections holding the video (for a signed-in viewer).
 	Collections []Collection
+	// AddTo are the collections the viewer may add this video to (it
+	// is theirs to manage, and they do not hold it yet).
+	AddTo []Collection
 }
 
 type orgChoice struct {
@@ -118,6 +121,20 @@ func (h *Handlers) videoData(r *http.Request, v Video) (videoData, error) {
 		var err error
 		if d.Schools, err = h.schools(r, v); err != nil {
 			return d, err
+		}
+		p := identity.PrincipalFrom(r.Context())
+		mine, err := h.svc.Collections(r.Context(), p, CollectionQuery{Mine: true})
+		if err != nil {
+			return d, err
+		}
+		holds := map[int64]bool{}
+		for _, c := range d.Collections {
+			holds[c.ID] = true
+		}
+		for _, c := range mine {
+			if c.CanEdit && !holds[c.ID] {
+				d.AddTo = append(d.AddTo, c)
+			}
 		}
 		if v.Visibility == Link {
 			d.LinkURL = "/videos/" + strconv.FormatInt(v.ID, 10) + "?t=" + v.LinkToken
@@ -160,7 +177,7 @@ func (h *Handlers) videoPage(w http.ResponseWriter, r *http.Request) error {
 
 func flashOf(r *http.Request) string {
 	switch f := r.URL.Query().Get("flash"); f {
-	case "share.saved", "share.taken_down", "share.restored", "share.retried",
+	case "share.saved", "share.added_to_collection", "share.taken_down", "share.restored", "share.retried",
 		"share.collection_created", "share.collection_deleted", "share.err_collection_title":
 		return f
 	}
@@ -202,6 +219,24 @@ func (h *Handlers) updateSubmit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return web.Redirect(w, r, "/videos/"+strconv.FormatInt(id, 10)+"?flash=share.saved")
+}
+
+// addToCollectionSubmit adds the video to the collection chosen on its page.
+func (h *Handlers) addToCollectionSubmit(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	cid, _ := strconv.ParseInt(r.PostFormValue("collection_id"), 10, 64)
+	identity.Note(r.Context(), "collection:"+strconv.FormatInt(cid, 10), "added video "+strconv.FormatInt(id, 10))
+	if err := h.svc.AddToCollection(r.Context(), identity.PrincipalFrom(r.Context()), cid, id); err != nil {
+		if e := apperr.As(err); e != nil && e.Fields["video_id"] != "" {
+			// The message is about the video: there is no such field here.
+			return apperr.New(apperr.Invalid, e.Fields["video_id"])
+		}
+		return err
+	}
+	return web.Redirect(w, r, "/videos/"+strconv.FormatInt(id, 10)+"?flash=share.added_to_collection")
 }
 
 func (h *Handlers) takedownSubmit(w http.ResponseWriter, r *http.Request) error {
