@@ -136,27 +136,34 @@ func (s *Service) commitGroup(ctx context.Context, group []*batch) {
 		}
 	}
 	// The write is registered before its stored time is taken, so a query
-	// meanwhile says it is consistent only up to before it.
-	done, now, err := s.beginWrite(ctx, floor)
+	// meanwhile says it is consistent only up to before it; the group's
+	// transaction ends the registration as it commits.
+	token, now, err := s.registerWrite(ctx, floor)
 	if err != nil {
 		fail(err)
 		return
 	}
-	defer done()
+	ended := false
+	defer func() {
+		if !ended { // failed, or panicked
+			s.unregisterWrite(ctx, token)
+		}
+	}()
 	for _, b := range group {
 		b.stampTimes(now)
 	}
-	err = s.storeGroup(ctx, group, now)
+	err = s.storeGroup(ctx, group, now, token)
 	if err != nil && len(group) == 1 && db.IsUniqueViolation(err) {
 		// Another request stored one of these ids meanwhile (PostgreSQL
 		// runs writers side by side): once more, now seeing it.
 		group[0].err = nil
-		err = s.storeGroup(ctx, group, now)
+		err = s.storeGroup(ctx, group, now, token)
 	}
 	if err != nil {
 		fail(err)
 		return
 	}
+	ended = true
 	for _, b := range group {
 		if b.err == nil {
 			s.memo.apply(&b.memo)
@@ -166,11 +173,13 @@ func (s *Service) commitGroup(ctx context.Context, group []*batch) {
 
 // storeGroup is the transaction of a group. A group of one needs no
 // savepoint: its error rolls the transaction back.
-func (s *Service) storeGroup(ctx context.Context, group []*batch, now time.Time) error {
+func (s *Service) storeGroup(ctx context.Context, group []*batch, now time.Time, token string) error {
 	return s.db.InTx(ctx, func(tx *db.Tx) error {
 		if len(group) == 1 {
-			group[0].err = s.storeBatch(ctx, tx, group[0], now)
-			return group[0].err
+			if group[0].err = s.storeBatch(ctx, tx, group[0], now); group[0].err != nil {
+				return group[0].err
+			}
+			return endWriteTx(ctx, tx, token)
 		}
 		for _, b := range group {
 			if _, err := tx.Exec(ctx, "SAVEPOINT lrs_batch"); err != nil {
@@ -185,7 +194,7 @@ func (s *Service) storeGroup(ctx context.Context, group []*batch, now time.Time)
 				return fmt.Errorf("release savepoint: %w", err)
 			}
 		}
-		return nil
+		return endWriteTx(ctx, tx, token)
 	})
 }
 

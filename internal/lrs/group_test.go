@@ -77,6 +77,9 @@ func testGroupCommit(t *testing.T, d *db.DB) {
 	if got, want := countRows(t, d, "SELECT COUNT(*) FROM events_outbox WHERE topic = ?", TopicStored.Name), 1+(n-1)*5; got != want {
 		t.Errorf("%d stored events, want %d", got, want)
 	}
+	if n := countRows(t, d, "SELECT COUNT(*) FROM lrs_inflight"); n != 0 {
+		t.Errorf("%d write registrations left after the writes", n)
+	}
 	g1, b1 := f.svc.GroupStats()
 	if !sqlite {
 		if g1 != 0 || b1 != 0 {
@@ -212,5 +215,8 @@ func TestGroupCommitPanic(t *testing.T) {
 	}
 	if n := countRows(t, d, "SELECT COUNT(*) FROM lrs_statements"); n != 2 {
 		t.Errorf("%d statements stored, want 2 (before and after the panic)", n)
+	}
+	if n := countRows(t, d, "SELECT COUNT(*) FROM lrs_inflight"); n != 0 {
+		t.Errorf("%d write registrations left after the panic", n)
 	}
 }

@@ -26,7 +26,19 @@ const writeLease = 10 * time.Minute
 // A restored write (an import) gives floor, the earliest stored time it
 // writes, and registers that instead when earlier.
 func (s *Service) beginWrite(ctx context.Context, floor time.Time) (done func(), stored time.Time, err error) {
-	token := newUUID()
+	token, stored, err := s.registerWrite(ctx, floor)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return func() { s.unregisterWrite(ctx, token) }, stored, nil
+}
+
+// registerWrite is beginWrite returning the registration's token, for a
+// writer that removes it in its own transaction (endWriteTx): the
+// statements and the end of the registration then become visible at the
+// same instant, and no commit is spent on the removal.
+func (s *Service) registerWrite(ctx context.Context, floor time.Time) (token string, stored time.Time, err error) {
+	token = newUUID()
 	reg := s.now()
 	at := reg
 	if !floor.IsZero() && floor.Before(at) {
@@ -34,17 +46,29 @@ func (s *Service) beginWrite(ctx context.Context, floor time.Time) (done func(),
 	}
 	if _, err := s.db.Exec(ctx, "INSERT INTO lrs_inflight (token, stored, expires) VALUES (?, ?, ?)",
 		token, at.UnixMilli(), reg.Add(writeLease).UnixMilli()); err != nil {
-		return nil, time.Time{}, fmt.Errorf("register write: %w", err)
+		return "", time.Time{}, fmt.Errorf("register write: %w", err)
 	}
 	stored = s.now()
 	if stored.Before(reg) {
 		stored = reg
 	}
-	return func() {
-		if _, err := s.db.Exec(context.WithoutCancel(ctx), "DELETE FROM lrs_inflight WHERE token = ?", token); err != nil {
-			s.log.Warn("lrs: remove write registration", "err", err)
-		}
-	}, stored, nil
+	return token, stored, nil
+}
+
+// endWriteTx removes the registration in the write's transaction.
+func endWriteTx(ctx context.Context, tx *db.Tx, token string) error {
+	if _, err := tx.Exec(ctx, "DELETE FROM lrs_inflight WHERE token = ?", token); err != nil {
+		return fmt.Errorf("end write registration: %w", err)
+	}
+	return nil
+}
+
+// unregisterWrite removes the registration on its own (the write failed,
+// or was not one transaction).
+func (s *Service) unregisterWrite(ctx context.Context, token string) {
+	if _, err := s.db.Exec(context.WithoutCancel(ctx), "DELETE FROM lrs_inflight WHERE token = ?", token); err != nil {
+		s.log.Warn("lrs: remove write registration", "err", err)
+	}
 }
 
 // ConsistentThrough is the instant up to which every statement stored is
