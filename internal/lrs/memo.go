@@ -20,8 +20,9 @@ type mergeMemo struct {
 	actsOn bool
 }
 
-// maxMemo bounds each map; a full map starts over.
-const maxMemo = 1 << 17
+// maxMemo bounds each map (some 200 bytes an entry: about 13 MB each when
+// full); a full map starts over.
+const maxMemo = 1 << 16
 
 func newMergeMemo(actsOn bool) *mergeMemo {
 	return &mergeMemo{persons: map[string]struct{}{}, acts: map[string]string{}, actsOn: actsOn}
