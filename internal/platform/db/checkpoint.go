@@ -67,14 +67,16 @@ func (cp *checkpointer) checkpoint(ctx context.Context, mode string) (log, copie
 	return log, copied, err
 }
 
-// close stops the ticker, copies what is left of the log and truncates
-// it, and closes the connection.
-// A second call does nothing.
+// close stops the ticker, copies what it can of the log without waiting
+// on anyone (another process may be writing: a TRUNCATE would hold its
+// writes back), and closes the connection. The last connection to the
+// database to close checkpoints the rest and removes the log. A second
+// call does nothing.
 func (cp *checkpointer) close() error {
 	cp.once.Do(func() {
 		close(cp.stop)
 		cp.wg.Wait()
-		cp.checkpoint(context.Background(), "TRUNCATE") //nolint:errcheck // best effort: the next open replays the log
+		cp.checkpoint(context.Background(), "PASSIVE") //nolint:errcheck // best effort: the next open replays the log
 		cp.err = cp.conn.Close()
 	})
 	return cp.err
