@@ -44,14 +44,7 @@ func TestExamAdminPages(t *testing.T) {
 	engines(t, func(t *testing.T, d *db.DB) {
 		ta := newTestApp(t, d, true)
 		ctx := context.Background()
-		if _, err := ta.Exam.LoadDemo(ctx); err != nil {
-			t.Fatal(err)
-		}
-		e, err := ta.Exam.ExamByCode(ctx, exam.DemoExamCode)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sites, _ := ta.Exam.DemoSites(ctx)
+		e, sites := demoExam(t, ta)
 		lw, gc := sites[0], sites[1]
 		admin := ta.client(t)
 		admin.login("admin", demo.Password)

@@ -8,8 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,27 +15,19 @@ import (
 	"jnedu/internal/exam/bundle"
 	"jnedu/internal/exam/marking"
 	"jnedu/internal/exam/paper"
-	"jnedu/internal/identity"
 	"jnedu/internal/platform/db"
 	"jnedu/internal/speech/sphinx"
 )
 
 // spoken makes a 16 kHz mono WAV of espeak-ng saying text.
-func spoken(t *testing.T, text string) []byte {
+func spoken(t *testing.T, text string) []byte { return voiced(t, "en-us", "150", text) }
+
+// needModel fails the test when the PocketSphinx model is missing.
+func needModel(t *testing.T) {
 	t.Helper()
-	dir := t.TempDir()
-	raw, out := filepath.Join(dir, "raw.wav"), filepath.Join(dir, "16k.wav")
-	for _, c := range [][]string{{"espeak-ng", "-v", "en-us", "-s", "150", "-w", raw, text},
-		{"sox", raw, "-r", "16000", "-c", "1", "-b", "16", out}} {
-		if b, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%v: %v\n%s", c, err, b)
-		}
+	if _, err := os.Stat(sphinx.DefaultModelDir); err != nil {
+		t.Fatalf("the PocketSphinx model is not installed (%v): run ./scripts/test as root once, or apt-get install pocketsphinx-en-us", err)
 	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // TestExamMachineScores takes in an answer package whose read-aloud
@@ -45,9 +35,7 @@ func spoken(t *testing.T, text string) []byte {
 // marking: the candidate who read the text scores higher than the one who
 // said something else, whose answer is flagged and sent to human markers.
 func TestExamMachineScores(t *testing.T) {
-	if _, err := os.Stat(sphinx.DefaultModelDir); err != nil {
-		t.Fatalf("the PocketSphinx model is not installed (%v): run ./scripts/test as root once, or apt-get install pocketsphinx-en-us", err)
-	}
+	needModel(t)
 	right, wrong := spoken(t, "Mandy has a big arm."), spoken(t, "The weather is very cold today.")
 	engines(t, func(t *testing.T, d *db.DB) {
 		ta := newTestApp(t, d, true)
@@ -63,16 +51,7 @@ func TestExamMachineScores(t *testing.T) {
 				"2027000101": {Number: "2027000101", Name: "甲", School: "济南第一中学", SchoolOrgID: s1.ID, Site: "E-LW01", Session: "S1", Variant: "A"},
 				"2027000102": {Number: "2027000102", Name: "乙", School: "济南第一中学", SchoolOrgID: s1.ID, Site: "E-LW01", Session: "S1", Variant: "A"},
 			}})
-		staff, err := ta.Identity.PrincipalOf(ctx, "exam_staff")
-		if err != nil {
-			t.Fatal(err)
-		}
-		secret, _, err := ta.Identity.CreateToken(ctx, staff, identity.TokenInput{Name: "site", Scopes: []string{"read", "write"}, ExpiresIn: 30})
-		if err != nil {
-			t.Fatal(err)
-		}
-		bearer := map[string]string{"Authorization": "Bearer " + secret}
-		site := ta.client(t)
+		site, bearer := siteNode(t, ta)
 		sum := func(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
 		m := bundle.AnswerManifest{Exam: "2027-ZK", Site: "E-LW01", Session: "S1", Candidates: []bundle.CandidateResult{
 			{Number: "2027000101", Status: bundle.StatusFinished, Variant: "A", Room: "01", Seat: 1, Answers: []bundle.Answer{{Item: "r1", Recording: sum(right), Bytes: int64(len(right))}}},

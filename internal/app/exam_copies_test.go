@@ -21,24 +21,13 @@ import (
 	"jnedu/internal/exam/paper"
 	"jnedu/internal/identity"
 	"jnedu/internal/platform/db"
-	"jnedu/internal/speech/sphinx"
 )
 
 // copySite sends a session's recordings and signed manifest as the site
 // node would; the package must be complete.
 func copySite(t *testing.T, ta *testApp, priv ed25519.PrivateKey, recs map[string][]byte, cands []bundle.CandidateResult) {
 	t.Helper()
-	ctx := context.Background()
-	staff, err := ta.Identity.PrincipalOf(ctx, "exam_staff")
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret, _, err := ta.Identity.CreateToken(ctx, staff, identity.TokenInput{Name: "site", Scopes: []string{"read", "write"}, ExpiresIn: 30})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bearer := map[string]string{"Authorization": "Bearer " + secret}
-	site := ta.client(t)
+	site, bearer := siteNode(t, ta)
 	for k, b := range recs {
 		if resp := site.do("PUT", "/api/v1/exam/site/E-LW01/answers/S1/files/"+k, "audio/wav", string(b), bearer); resp.StatusCode != 200 {
 			t.Fatalf("recording %s: status %d", k[:8], resp.StatusCode)
@@ -260,9 +249,7 @@ func voiced(t *testing.T, voice, speed, text string) []byte {
 // two other candidates reading the same text with other voices and speeds
 // are not.
 func TestExamCopiesByFingerprint(t *testing.T) {
-	if _, err := os.Stat(sphinx.DefaultModelDir); err != nil {
-		t.Fatalf("the PocketSphinx model is not installed (%v): run ./scripts/test as root once, or apt-get install pocketsphinx-en-us", err)
-	}
+	needModel(t)
 	const text = "Mandy has a big arm. She likes to swim in the lake every summer with her friends."
 	orig := voiced(t, "en-us", "150", text)
 	recs := map[string][]byte{}

@@ -36,17 +36,7 @@ func TestExamSiteAPI(t *testing.T) {
 	engines(t, func(t *testing.T, d *db.DB) {
 		ta := newTestApp(t, d, true)
 		ctx := context.Background()
-		if _, err := ta.Exam.LoadDemo(ctx); err != nil {
-			t.Fatal(err)
-		}
-		e, err := ta.Exam.ExamByCode(ctx, exam.DemoExamCode)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sites, err := ta.Exam.DemoSites(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		e, sites := demoExam(t, ta)
 		lwSite, gcSite := sites[0], sites[1]
 		no := false
 		gcOrg, err := ta.Identity.OrgByCode(ctx, gcSite)
