@@ -183,15 +183,7 @@ func videoRecord(base string, ev share.ViewEvent) record {
 		"verb":   verb,
 		"object": lrs.Statement{"objectType": "Activity", "id": ev.Object.ID, "definition": def},
 		"result": result,
-		"context": lrs.Statement{
-			"platform": "jnedu",
-			"contextActivities": lrs.Statement{
-				"grouping": []any{lrs.Statement{"objectType": "Activity", "id": orgActivity(base, ev.Actor.OrgID),
-					"definition": lrs.Statement{"type": "http://id.tincanapi.com/activitytype/school"}}},
-				"category": []any{lrs.Statement{"objectType": "Activity", "id": "https://w3id.org/xapi/video"}},
-			},
-			"extensions": lrs.Statement{orgExtension(base): ev.Actor.OrgID},
-		},
+		"context": videoContext(base, ev.Actor.OrgID),
 		"timestamp": time.UnixMilli(ev.At).UTC().Format("2006-01-02T15:04:05.000Z"),
 	}
 	return record{Statement: st, OrgID: ev.Actor.OrgID, UserID: ev.Actor.UserID}
@@ -208,18 +200,24 @@ func uploadRecord(base string, ev share.UploadEvent) record {
 		"actor":  platformActor(base, ev.Actor.UserID, ev.Actor.Name),
 		"verb":   lrs.Statement{"id": "http://adlnet.gov/expapi/verbs/shared", "display": lrs.Statement{"zh-CN": "分享", "en-US": "shared"}},
 		"object": lrs.Statement{"objectType": "Activity", "id": share.ActivityID(base, ev.Object.VideoID), "definition": def},
-		"context": lrs.Statement{
-			"platform": "jnedu",
-			"contextActivities": lrs.Statement{
-				"grouping": []any{lrs.Statement{"objectType": "Activity", "id": orgActivity(base, ev.Actor.OrgID),
-					"definition": lrs.Statement{"type": "http://id.tincanapi.com/activitytype/school"}}},
-				"category": []any{lrs.Statement{"objectType": "Activity", "id": "https://w3id.org/xapi/video"}},
-			},
-			"extensions": lrs.Statement{orgExtension(base): ev.Actor.OrgID},
-		},
+		"context": videoContext(base, ev.Actor.OrgID),
 		"timestamp": time.UnixMilli(ev.At).UTC().Format("2006-01-02T15:04:05.000Z"),
 	}
 	return record{Statement: st, OrgID: ev.Actor.OrgID, UserID: ev.Actor.UserID}
+}
+
+// videoContext is the context of a video record: the person's school as
+// grouping, the xAPI Video Profile as category.
+func videoContext(base string, orgID int64) lrs.Statement {
+	return lrs.Statement{
+		"platform": "jnedu",
+		"contextActivities": lrs.Statement{
+			"grouping": []any{lrs.Statement{"objectType": "Activity", "id": orgActivity(base, orgID),
+				"definition": lrs.Statement{"type": "http://id.tincanapi.com/activitytype/school"}}},
+			"category": []any{lrs.Statement{"objectType": "Activity", "id": "https://w3id.org/xapi/video"}},
+		},
+		"extensions": lrs.Statement{orgExtension(base): orgID},
+	}
 }
 
 func orgActivity(base string, orgID int64) string {
