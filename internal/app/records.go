@@ -179,11 +179,11 @@ func videoRecord(base string, ev share.ViewEvent) record {
 		result["completion"] = true
 	}
 	st := lrs.Statement{
-		"actor":  platformActor(base, ev.Actor.UserID, ev.Actor.Name),
-		"verb":   verb,
-		"object": lrs.Statement{"objectType": "Activity", "id": ev.Object.ID, "definition": def},
-		"result": result,
-		"context": videoContext(base, ev.Actor.OrgID),
+		"actor":     platformActor(base, ev.Actor.UserID, ev.Actor.Name),
+		"verb":      verb,
+		"object":    lrs.Statement{"objectType": "Activity", "id": ev.Object.ID, "definition": def},
+		"result":    result,
+		"context":   videoContext(base, ev.Actor.OrgID),
 		"timestamp": time.UnixMilli(ev.At).UTC().Format("2006-01-02T15:04:05.000Z"),
 	}
 	return record{Statement: st, OrgID: ev.Actor.OrgID, UserID: ev.Actor.UserID}
@@ -197,10 +197,10 @@ func uploadRecord(base string, ev share.UploadEvent) record {
 		def["name"] = lrs.Statement{"zh-CN": ev.Object.Title}
 	}
 	st := lrs.Statement{
-		"actor":  platformActor(base, ev.Actor.UserID, ev.Actor.Name),
-		"verb":   lrs.Statement{"id": "http://adlnet.gov/expapi/verbs/shared", "display": lrs.Statement{"zh-CN": "分享", "en-US": "shared"}},
-		"object": lrs.Statement{"objectType": "Activity", "id": share.ActivityID(base, ev.Object.VideoID), "definition": def},
-		"context": videoContext(base, ev.Actor.OrgID),
+		"actor":     platformActor(base, ev.Actor.UserID, ev.Actor.Name),
+		"verb":      lrs.Statement{"id": "http://adlnet.gov/expapi/verbs/shared", "display": lrs.Statement{"zh-CN": "分享", "en-US": "shared"}},
+		"object":    lrs.Statement{"objectType": "Activity", "id": share.ActivityID(base, ev.Object.VideoID), "definition": def},
+		"context":   videoContext(base, ev.Actor.OrgID),
 		"timestamp": time.UnixMilli(ev.At).UTC().Format("2006-01-02T15:04:05.000Z"),
 	}
 	return record{Statement: st, OrgID: ev.Actor.OrgID, UserID: ev.Actor.UserID}
