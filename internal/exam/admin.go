@@ -324,6 +324,21 @@ func (s *Service) SaveSession(ctx context.Context, p *identity.Principal, examID
 			if released > 0 {
 				return apperr.New(apperr.Conflict, "exam.err_session_released")
 			}
+			// A site that downloaded the session holds its papers sealed:
+			// other papers would not reach it. Title and times may change.
+			same, err := samePapers(ctx, tx, sid, ids)
+			if err != nil {
+				return err
+			}
+			if !same {
+				site, err := firstSite(ctx, tx, "SELECT site_code FROM exam_session_sites WHERE session_id = ? AND downloaded_at > 0", sid)
+				if err != nil {
+					return err
+				}
+				if site != "" {
+					return apperr.New(apperr.Conflict, "exam.err_papers_downloaded", site, in.Code)
+				}
+			}
 			if _, err := tx.Exec(ctx, "UPDATE exam_sessions SET title = ?, starts_at = ?, ends_at = ? WHERE id = ?", in.Title, in.StartsAt, in.EndsAt, sid); err != nil {
 				return err
 			}
@@ -347,6 +362,30 @@ func (s *Service) SaveSession(ctx context.Context, p *identity.Principal, examID
 		return Session{}, err
 	}
 	return s.session(ctx, examID, in.Code)
+}
+
+// samePapers reports whether session sid has exactly the papers ids
+// (variant → paper id).
+func samePapers(ctx context.Context, q db.Querier, sid int64, ids map[string]int64) (bool, error) {
+	rows, err := q.Query(ctx, "SELECT variant, paper_id FROM exam_session_papers WHERE session_id = ?", sid)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	n := 0
+	same := true
+	for rows.Next() {
+		var v string
+		var id int64
+		if err := rows.Scan(&v, &id); err != nil {
+			return false, err
+		}
+		n++
+		if ids[v] != id {
+			same = false
+		}
+	}
+	return same && n == len(ids), rows.Err()
 }
 
 // Sessions lists an exam's sessions in time order (no access check).

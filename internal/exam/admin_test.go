@@ -289,6 +289,24 @@ func TestDeleteSessionsAndRooms(t *testing.T) {
 			t.Errorf("package after deletes: rooms %+v, %d sessions", pkg.Rooms, len(pkg.Sessions))
 		}
 		wantErr(t, "the last room of a site that downloaded the exam", f.svc.DeleteRoom(ctx, admin, e.ID, s0, "01"), apperr.Conflict, "exam.err_room_last_downloaded")
+		// Its papers are sealed at the site now: other papers are refused,
+		// a new title is not.
+		x1, err := f.svc.session(ctx, e.ID, "S1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := SessionInput{Code: "S1", Title: "S1 改名", StartsAt: x1.StartsAt, EndsAt: x1.EndsAt, Papers: x1.Codes}
+		if _, err := f.svc.SaveSession(ctx, admin, e.ID, in); err != nil {
+			t.Errorf("a new title for a downloaded session: %v", err)
+		}
+		other := map[string]string{}
+		for v := range x1.Codes {
+			other[v] = "2027-ZK-DEMO-A"
+		}
+		other["S"] = "2027-ZK-DEMO-S"
+		in.Papers = other
+		_, err = f.svc.SaveSession(ctx, admin, e.ID, in)
+		wantErr(t, "other papers for a downloaded session", err, apperr.Conflict, "exam.err_papers_downloaded")
 		err = f.svc.DeleteSession(ctx, admin, e.ID, "S1")
 		wantErr(t, "a session a site downloaded", err, apperr.Conflict, "exam.err_delete_downloaded")
 		if e := apperr.As(err); e == nil || len(e.Args) < 1 || e.Args[0] != s0 {

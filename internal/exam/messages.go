@@ -206,6 +206,7 @@ func Messages() web.Catalog {
 		"exam.err_variants":             {"至少指定一种 A–Z 试卷（S 为备用卷）。", "Give at least one paper variant A–Z (S is the spare)."},
 		"exam.err_variant_paper":        {"试卷代码不存在或尚未发布。", "No published paper has this code."},
 		"exam.err_session_released":     {"该场次密钥已发放，不能再修改。", "This session's key is released; it cannot change."},
+		"exam.err_papers_downloaded":    {"考点 %s 已下载场次 %s 的考试包，其中的试卷已密封，不能再更换；名称和时间仍可修改。", "Site %s has downloaded session %s with its papers sealed inside: the papers cannot change (the title and times still can)."},
 		"exam.err_site":                 {"没有这个考点。", "No such exam site."},
 		"exam.err_seats":                {"座位数超出范围。", "The number of seats is out of range."},
 		"exam.err_too_many":             {"数量超过上限 %d。", "More than the limit of %d."},
