@@ -156,7 +156,7 @@ func (s *Service) commitGroup(ctx context.Context, group []*batch) {
 	if err != nil && len(group) == 1 && db.IsUniqueViolation(err) {
 		// Another request stored one of these ids meanwhile (PostgreSQL
 		// runs writers side by side): once more, now seeing it.
-		group[0].err = nil
+		group[0].err, group[0].memo = nil, memoUpdates{}
 		err = s.storeGroup(ctx, group, now, token)
 	}
 	if err != nil {
