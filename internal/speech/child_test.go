@@ -12,10 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"jnedu/internal/platform/blob"
 	"jnedu/internal/platform/db"
 	"jnedu/internal/platform/db/dbtest"
-	"jnedu/internal/platform/events"
 	"jnedu/internal/platform/jobs"
 	"jnedu/internal/speech"
 	"jnedu/internal/speech/sphinx"
@@ -122,29 +120,10 @@ func TestChildCrashFailsJob(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		if _, err := d.Migrate(ctx, []db.Source{events.Migrations(), jobs.Migrations()}); err != nil {
-			t.Fatal(err)
-		}
-		blobs, err := blob.OpenLocal(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := blobs.Put(ctx, bytes.NewReader(audio))
-		if err != nil {
-			t.Fatal(err)
-		}
-		log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn + 4}))
-		bus := events.NewBus(d, events.Options{Logger: log, PollInterval: 20 * time.Millisecond})
-		got := make(chan speech.AnswerScoredEvent, 4)
-		events.Subscribe(bus, speech.AnswerScored, "test.exam", func(ctx context.Context, ev events.Envelope[speech.AnswerScoredEvent]) error {
-			got <- ev.Payload
-			return nil
-		})
-		q := jobs.New(d, jobs.Options{Logger: log, PollInterval: 20 * time.Millisecond})
-		svc := speech.NewService(d, blobs, bus, q, func() (speech.Backend, error) { return pool, nil }, log)
+		rig := newQueueRig(ctx, t, d, audio, pool, slog.LevelWarn+4)
+		svc, q := rig.svc, rig.q
 		svc.SetRetryBackoff(func(int) time.Duration { return 10 * time.Millisecond })
-		svc.HandleJobs(1)
-		ok := speech.Request{ID: "answer-1", Kind: speech.ReadAloud, ReferenceText: refText, AudioSHA256: info.Key, MaxPoints: 5}
+		ok := speech.Request{ID: "answer-1", Kind: speech.ReadAloud, ReferenceText: refText, AudioSHA256: rig.audioKey, MaxPoints: 5}
 		bad := ok
 		bad.ID = "crash-answer-2"
 		if err := d.InTx(ctx, func(tx *db.Tx) error {
@@ -155,27 +134,23 @@ func TestChildCrashFailsJob(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		runCtx, stop := context.WithCancel(ctx)
-		done := make(chan struct{}, 2)
-		go func() { bus.Run(runCtx); done <- struct{}{} }()
-		go func() { q.Run(runCtx); done <- struct{}{} }()
-		defer func() { stop(); <-done; <-done }()
+		defer rig.run(ctx)()
 
 		evs := map[string]speech.Result{}
 		for len(evs) < 2 {
 			select {
-			case ev := <-got:
+			case ev := <-rig.got:
 				evs[ev.RequestID] = ev.Result
 			case <-ctx.Done():
 				t.Fatalf("events %v, want two", evs)
 			}
 		}
-		if r := evs["answer-1"]; r.Points <= 0 || r.NeedsHuman() {
-			t.Errorf("scored answer: points %.2f flags %v", r.Points, r.Flags)
+		if a := evs["answer-1"]; a.Points <= 0 || a.NeedsHuman() {
+			t.Errorf("scored answer: points %.2f flags %v", a.Points, a.Flags)
 		}
-		r := evs["crash-answer-2"]
-		if !r.Has(speech.FlagScoringFailed) || !r.NeedsHuman() || r.Points != 0 || r.MaxPoints != 5 || r.Note == "" {
-			t.Errorf("crashed answer: flags %v points %.2f of %.0f note %q", r.Flags, r.Points, r.MaxPoints, r.Note)
+		c := evs["crash-answer-2"]
+		if !c.Has(speech.FlagScoringFailed) || !c.NeedsHuman() || c.Points != 0 || c.MaxPoints != 5 || c.Note == "" {
+			t.Errorf("crashed answer: flags %v points %.2f of %.0f note %q", c.Flags, c.Points, c.MaxPoints, c.Note)
 		}
 		js, err := q.List(ctx, jobs.Filter{Kind: speech.JobKind})
 		if err != nil {

@@ -1,16 +1,13 @@
 package speech_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"testing"
 	"time"
 
-	"jnedu/internal/platform/blob"
 	"jnedu/internal/platform/db"
 	"jnedu/internal/platform/db/dbtest"
-	"jnedu/internal/platform/events"
 	"jnedu/internal/platform/jobs"
 	"jnedu/internal/speech"
 )
@@ -23,32 +20,13 @@ func TestSubmitScoresThroughQueue(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
-		if _, err := d.Migrate(ctx, []db.Source{events.Migrations(), jobs.Migrations()}); err != nil {
-			t.Fatal(err)
-		}
-		blobs, err := blob.OpenLocal(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := blobs.Put(ctx, bytes.NewReader(audio))
-		if err != nil {
-			t.Fatal(err)
-		}
-		log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-		bus := events.NewBus(d, events.Options{Logger: log, PollInterval: 20 * time.Millisecond})
-		got := make(chan speech.AnswerScoredEvent, 4)
-		events.Subscribe(bus, speech.AnswerScored, "test.exam", func(ctx context.Context, ev events.Envelope[speech.AnswerScoredEvent]) error {
-			got <- ev.Payload
-			return nil
-		})
-		q := jobs.New(d, jobs.Options{Logger: log, PollInterval: 20 * time.Millisecond})
-		svc := speech.NewService(d, blobs, bus, q, func() (speech.Backend, error) { return sc, nil }, log)
-		svc.HandleJobs(1)
+		rig := newQueueRig(ctx, t, d, audio, sc, slog.LevelWarn)
+		svc, q := rig.svc, rig.q
 
-		req := speech.Request{ID: "answer-17", Kind: speech.ReadAloud, ReferenceText: refText, AudioSHA256: info.Key, MaxPoints: 5}
+		req := speech.Request{ID: "answer-17", Kind: speech.ReadAloud, ReferenceText: refText, AudioSHA256: rig.audioKey, MaxPoints: 5}
 		missing := req
 		missing.ID, missing.AudioSHA256 = "answer-18", "0000000000000000000000000000000000000000000000000000000000000000"
-		err = d.InTx(ctx, func(tx *db.Tx) error {
+		err := d.InTx(ctx, func(tx *db.Tx) error {
 			if err := svc.Submit(ctx, tx, req); err != nil {
 				return err
 			}
@@ -61,14 +39,10 @@ func TestSubmitScoresThroughQueue(t *testing.T) {
 			t.Error("Submit with a bad blob key: no error")
 		}
 
-		runCtx, stop := context.WithCancel(ctx)
-		done := make(chan struct{}, 2)
-		go func() { bus.Run(runCtx); done <- struct{}{} }()
-		go func() { q.Run(runCtx); done <- struct{}{} }()
-		defer func() { stop(); <-done; <-done }()
+		defer rig.run(ctx)()
 
 		select {
-		case ev := <-got:
+		case ev := <-rig.got:
 			if ev.RequestID != req.ID || ev.Result.RequestID != req.ID {
 				t.Errorf("event for %q (result %q), want %q", ev.RequestID, ev.Result.RequestID, req.ID)
 			}
@@ -99,7 +73,7 @@ func TestSubmitScoresThroughQueue(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		select {
-		case ev := <-got:
+		case ev := <-rig.got:
 			t.Errorf("unexpected second event for %q", ev.RequestID)
 		case <-time.After(200 * time.Millisecond):
 		}
