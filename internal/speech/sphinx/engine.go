@@ -207,15 +207,7 @@ func (e *Engine) Spot(ctx context.Context, pcm []int16, phrases []speech.SpotPhr
 	b.WriteString("#JSGF V1.0;\ngrammar spot;\npublic <s> = <item>* ;\n<item> =")
 	n := 0
 	for _, ph := range phrases {
-		var ws []string
-		for _, w := range ph.Words {
-			w = strings.ToLower(w)
-			if _, ok := e.lex[w]; !ok || !plainToken(w) {
-				ws = nil
-				break
-			}
-			ws = append(ws, w)
-		}
+		ws := e.grammarWords(ph.Words)
 		if len(ws) == 0 {
 			continue
 		}
@@ -255,15 +247,7 @@ func (e *Engine) Detect(ctx context.Context, pcm []int16, alternatives [][]strin
 	alts := make([][]string, 0, len(alternatives))
 	n := 0
 	for _, a := range alternatives {
-		var ws []string
-		for _, w := range a {
-			w = strings.ToLower(w)
-			if _, ok := e.lex[w]; !ok || !plainToken(w) {
-				ws = nil
-				break
-			}
-			ws = append(ws, w)
-		}
+		ws := e.grammarWords(a)
 		if len(ws) == 0 {
 			alts = append(alts, nil) // keeps the indexes
 			continue
@@ -360,6 +344,20 @@ func (e *Engine) writePhones(b *strings.Builder) {
 // beams, the phrase's path is pruned wherever a free phone loop fits
 // better, which is nearly everywhere, and the search ends without it.
 var detectBeam = 1e-300
+
+// grammarWords is a phrase's words in lower case for a grammar, or nil when
+// one of them is not in the dictionary or not a plain token.
+func (e *Engine) grammarWords(words []string) []string {
+	ws := make([]string, 0, len(words))
+	for _, w := range words {
+		w = strings.ToLower(w)
+		if _, ok := e.lex[w]; !ok || !plainToken(w) {
+			return nil
+		}
+		ws = append(ws, w)
+	}
+	return ws
+}
 
 func plainToken(w string) bool {
 	for _, r := range w {
