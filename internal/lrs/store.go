@@ -148,38 +148,8 @@ func (s *Service) byID() (from, cond string) {
 }
 
 func bodies(ctx context.Context, s *Service, q db.Querier, ids []string) (map[string]obj, error) {
-	out := map[string]obj{}
 	from, idc := s.byID()
-	for start := 0; start < len(ids); start += 200 {
-		end := min(start+200, len(ids))
-		chunk := ids[start:end]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		rows, err := q.Query(ctx, "SELECT s.id, s.body FROM "+from+" WHERE "+idc+" IN ("+placeholders(len(chunk))+")", args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var id, body string
-			if err := rows.Scan(&id, &body); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			v, err := decodeJSON([]byte(body))
-			if err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("stored statement %s: %w", id, err)
-			}
-			out[id] = v.(obj)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return loadJSON(ctx, q, "SELECT s.id, s.body FROM "+from+" WHERE "+idc, ids, "stored statement")
 }
 
 func placeholders(n int) string {
@@ -357,8 +327,11 @@ func (s *Service) flush(ctx context.Context, tx *db.Tx, p *pendingRows, now time
 	return nil
 }
 
-// loadJSON reads key → JSON column for the given keys.
-func loadJSON(ctx context.Context, tx *db.Tx, query string, keys []string) (map[string]obj, error) {
+// loadJSON reads key → JSON object for the given keys, 200 a query; query
+// selects the key and the JSON and ends with the key column, before " IN
+// (...)". A value that is not a JSON object is an error naming what it is
+// ("stored statement"), or skipped when what is "".
+func loadJSON(ctx context.Context, q db.Querier, query string, keys []string, what string) (map[string]obj, error) {
 	out := map[string]obj{}
 	for start := 0; start < len(keys); start += 200 {
 		chunk := keys[start:min(start+200, len(keys))]
@@ -366,7 +339,7 @@ func loadJSON(ctx context.Context, tx *db.Tx, query string, keys []string) (map[
 		for i, k := range chunk {
 			args[i] = k
 		}
-		rows, err := tx.Query(ctx, query+" IN ("+placeholders(len(chunk))+")", args...)
+		rows, err := q.Query(ctx, query+" IN ("+placeholders(len(chunk))+")", args...)
 		if err != nil {
 			return nil, err
 		}
@@ -376,10 +349,17 @@ func loadJSON(ctx context.Context, tx *db.Tx, query string, keys []string) (map[
 				rows.Close()
 				return nil, err
 			}
-			if v, err := decodeJSON([]byte(js)); err == nil {
-				if o, ok := v.(obj); ok {
-					out[k] = o
+			v, err := decodeJSON([]byte(js))
+			o, ok := v.(obj)
+			switch {
+			case err == nil && ok:
+				out[k] = o
+			case what != "":
+				rows.Close()
+				if err == nil {
+					err = errors.New("not a JSON object")
 				}
+				return nil, fmt.Errorf("%s %s: %w", what, k, err)
 			}
 		}
 		rows.Close()
@@ -423,7 +403,7 @@ func (s *Service) mergeActivities(ctx context.Context, tx *db.Tx, defs []obj, no
 	if len(keys) == 0 {
 		return nil
 	}
-	known, err := loadJSON(ctx, tx, "SELECT id, definition FROM lrs_activities WHERE id", keys)
+	known, err := loadJSON(ctx, tx, "SELECT id, definition FROM lrs_activities WHERE id", keys, "")
 	if err != nil {
 		return err
 	}
@@ -503,7 +483,7 @@ func (s *Service) mergePersons(ctx context.Context, tx *db.Tx, all []obj, now ti
 		return nil
 	}
 	upd.persons = append(upd.persons, facts...)
-	known, err := loadJSON(ctx, tx, "SELECT agent, person FROM lrs_agents WHERE agent", keys)
+	known, err := loadJSON(ctx, tx, "SELECT agent, person FROM lrs_agents WHERE agent", keys, "")
 	if err != nil {
 		return err
 	}
