@@ -396,11 +396,39 @@ func writeGroups(addr string) (groups, batches float64) {
 var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
 func ingest(addr, key, secret string, rows []stmtRow) float64 {
+	return inBatches(*conc, rows, func(part []stmtRow, _ int) {
+		var body bytes.Buffer
+		body.WriteByte('[')
+		for i, r := range part {
+			if i > 0 {
+				body.WriteByte(',')
+			}
+			body.Write(r.body)
+		}
+		body.WriteByte(']')
+		req, _ := http.NewRequest("POST", "http://"+addr+lrs.Prefix+"/statements", &body)
+		req.SetBasicAuth(key, secret)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Experience-API-Version", "2.0.0")
+		res, err := client.Do(req)
+		check(err)
+		msg, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			fail(fmt.Errorf("POST statements: %d %s", res.StatusCode, msg))
+		}
+	})
+}
+
+// inBatches hands rows to workers goroutines in batches of -batch (each
+// batch to one worker, with the index of its first row) and returns the
+// rows per second from start to the last batch done.
+func inBatches(workers int, rows []stmtRow, fn func(part []stmtRow, first int)) float64 {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	nb := (len(rows) + *batch - 1) / *batch
 	t0 := time.Now()
-	for range *conc {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -409,26 +437,8 @@ func ingest(addr, key, secret string, rows []stmtRow) float64 {
 				if b >= nb {
 					return
 				}
-				var body bytes.Buffer
-				body.WriteByte('[')
-				for i, r := range rows[b**batch : min((b+1)**batch, len(rows))] {
-					if i > 0 {
-						body.WriteByte(',')
-					}
-					body.Write(r.body)
-				}
-				body.WriteByte(']')
-				req, _ := http.NewRequest("POST", "http://"+addr+lrs.Prefix+"/statements", &body)
-				req.SetBasicAuth(key, secret)
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("X-Experience-API-Version", "2.0.0")
-				res, err := client.Do(req)
-				check(err)
-				msg, _ := io.ReadAll(res.Body)
-				res.Body.Close()
-				if res.StatusCode != 200 {
-					fail(fmt.Errorf("POST statements: %d %s", res.StatusCode, msg))
-				}
+				first := b * *batch
+				fn(rows[first:min(first+*batch, len(rows))], first)
 			}
 		}()
 	}
@@ -463,48 +473,32 @@ func bare(d *db.DB, rows []stmtRow) float64 {
 	for i, r := range rows {
 		bodies[i] = storedBody(r, stored)
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	nb := (len(rows) + *batch - 1) / *batch
-	t0 := time.Now()
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				b := int(next.Add(1)) - 1
-				if b >= nb {
-					return
-				}
-				err := d.InTx(ctx, func(tx *db.Tx) error {
-					var ids, sts, ags, acs []any
-					for i := b * *batch; i < min((b+1)**batch, len(rows)); i++ {
-						r := rows[i]
-						ids = append(ids, r.id, stored)
-						sts = append(sts, r.id, stored, r.ts, r.actor, r.verb, r.activity, r.registration, string(bodies[i]))
-						ags = append(ags, r.actor, stored, r.id, true, authorityKey, stored, r.id, false)
-						acs = append(acs, r.activity, stored, r.id, true, r.parent, stored, r.id, false, r.grouping, stored, r.id, false)
-					}
-					if pg {
-						if err := multiInsert(ctx, tx, "INSERT INTO lrs_statement_ids (id, stored) VALUES ", "(?, ?)", 2, ids); err != nil {
-							return err
-						}
-					}
-					if err := multiInsert(ctx, tx, `INSERT INTO lrs_statements (id, stored, ts, actor, verb, activity, object_ref, registration, client_id, org_path, user_id, body) VALUES `,
-						"(?, ?, ?, ?, ?, ?, '', ?, 1, '/1/', 0, ?)", 8, sts); err != nil {
-						return err
-					}
-					if err := multiInsert(ctx, tx, "INSERT INTO lrs_statement_agents (agent, stored, statement_id, direct) VALUES ", "(?, ?, ?, ?)", 4, ags); err != nil {
-						return err
-					}
-					return multiInsert(ctx, tx, "INSERT INTO lrs_statement_activities (activity, stored, statement_id, direct) VALUES ", "(?, ?, ?, ?)", 4, acs)
-				})
-				check(err)
+	return inBatches(workers, rows, func(part []stmtRow, first int) {
+		err := d.InTx(ctx, func(tx *db.Tx) error {
+			var ids, sts, ags, acs []any
+			for j, r := range part {
+				i := first + j
+				ids = append(ids, r.id, stored)
+				sts = append(sts, r.id, stored, r.ts, r.actor, r.verb, r.activity, r.registration, string(bodies[i]))
+				ags = append(ags, r.actor, stored, r.id, true, authorityKey, stored, r.id, false)
+				acs = append(acs, r.activity, stored, r.id, true, r.parent, stored, r.id, false, r.grouping, stored, r.id, false)
 			}
-		}()
-	}
-	wg.Wait()
-	return float64(len(rows)) / time.Since(t0).Seconds()
+			if pg {
+				if err := multiInsert(ctx, tx, "INSERT INTO lrs_statement_ids (id, stored) VALUES ", "(?, ?)", 2, ids); err != nil {
+					return err
+				}
+			}
+			if err := multiInsert(ctx, tx, `INSERT INTO lrs_statements (id, stored, ts, actor, verb, activity, object_ref, registration, client_id, org_path, user_id, body) VALUES `,
+				"(?, ?, ?, ?, ?, ?, '', ?, 1, '/1/', 0, ?)", 8, sts); err != nil {
+				return err
+			}
+			if err := multiInsert(ctx, tx, "INSERT INTO lrs_statement_agents (agent, stored, statement_id, direct) VALUES ", "(?, ?, ?, ?)", 4, ags); err != nil {
+				return err
+			}
+			return multiInsert(ctx, tx, "INSERT INTO lrs_statement_activities (activity, stored, statement_id, direct) VALUES ", "(?, ?, ?, ?)", 4, acs)
+		})
+		check(err)
+	})
 }
 
 // multiInsert writes rows of width values as one INSERT of many rows.
