@@ -9,19 +9,11 @@ import (
 	"time"
 
 	"jnedu/internal/speech"
-	"jnedu/internal/speech/sphinx"
 )
 
 // serveChild makes this program a scoring child (for -child).
 func serveChild(ctx context.Context) {
-	eng, err := sphinx.New(sphinx.Config{Decoders: 1})
-	if err != nil {
-		fail(err)
-	}
-	sc, err := speech.NewScorer(eng, speech.Options{})
-	if err != nil {
-		fail(err)
-	}
+	_, sc := newScorer(1)
 	if err := speech.ServeChild(ctx, os.Stdin, os.Stdout, sc, nil); err != nil {
 		fail(err)
 	}
@@ -31,15 +23,8 @@ func serveChild(ctx context.Context) {
 // same recordings, one at a time, scored in this process and through a
 // ChildPool of one child, alternately, by the wall clock.
 func runChild(ctx context.Context, items []speech.Item, files [][]byte) {
-	eng, err := sphinx.New(sphinx.Config{Decoders: 1})
-	if err != nil {
-		fail(err)
-	}
+	eng, sc := newScorer(1)
 	defer eng.Close()
-	sc, err := speech.NewScorer(eng, speech.Options{})
-	if err != nil {
-		fail(err)
-	}
 	exe, err := os.Executable()
 	if err != nil {
 		fail(err)

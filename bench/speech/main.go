@@ -83,15 +83,8 @@ func main() {
 		runChild(ctx, items, files)
 		return
 	}
-	eng, err := sphinx.New(sphinx.Config{Decoders: runtime.NumCPU()})
-	if err != nil {
-		fail(err)
-	}
+	eng, sc := newScorer(runtime.NumCPU())
 	defer eng.Close()
-	sc, err := speech.NewScorer(eng, speech.Options{})
-	if err != nil {
-		fail(err)
-	}
 	req := func(i int) speech.Request {
 		return speech.Request{Kind: speech.ReadAloud, ReferenceText: items[i].Text}
 	}
@@ -171,6 +164,20 @@ func main() {
 	fmt.Printf("end to end ÷ bare alignment: %.2f; end to end ÷ ffmpeg decode: %.2f\n", scoreCPU.Seconds()/alignCPU.Seconds(), scoreCPU.Seconds()/ffmpegCPU.Seconds())
 	fmt.Printf("wall clock: one at a time %.1f× realtime; %d at once %.1f× realtime\n",
 		audio.Seconds()/scoreWall.Seconds(), runtime.NumCPU(), audio.Seconds()/parWall.Seconds())
+}
+
+// newScorer is a PocketSphinx engine with decoders decoders and the
+// scorer on it.
+func newScorer(decoders int) (*sphinx.Engine, *speech.Scorer) {
+	eng, err := sphinx.New(sphinx.Config{Decoders: decoders})
+	if err != nil {
+		fail(err)
+	}
+	sc, err := speech.NewScorer(eng, speech.Options{})
+	if err != nil {
+		fail(err)
+	}
+	return eng, sc
 }
 
 func fail(err error) {
