@@ -146,7 +146,8 @@ func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z
 // the whole batch fails with ErrConflict.
 func (s *Service) Store(ctx context.Context, w Writer, stmts []obj, atts map[string]Attachment) ([]string, error) {
 	b := &batch{w: w, stmts: stmts, ids: make([]string, len(stmts)), noStamp: map[string]bool{}, atts: atts}
-	seen := map[string]int{}
+	b.lo, b.hi = make([][]byte, len(stmts)), make([][]byte, len(stmts))
+	seen := map[string]bool{}
 	for i, st := range stmts {
 		id, _ := st["id"].(string)
 		if id == "" {
@@ -154,12 +155,12 @@ func (s *Service) Store(ctx context.Context, w Writer, stmts []obj, atts map[str
 		}
 		id = strings.ToLower(id)
 		st["id"] = id
-		if _, dup := seen[id]; dup {
+		if seen[id] {
 			// xAPI 2.0 (Communication 2.1.1): a batch using one id more
 			// than once is rejected, even with the same content.
 			return nil, invalidf("the batch holds statement %s more than once", id)
 		}
-		seen[id] = i
+		seen[id] = true
 		b.ids[i] = id
 		arrayContextActivities(st)
 		if _, has := st["authority"]; has && w.Restore {
@@ -179,17 +180,14 @@ func (s *Service) Store(ctx context.Context, w Writer, stmts []obj, atts map[str
 			// write holds queries back to the earliest of them.
 			b.floor = t
 		}
-	}
-	// The bodies are encoded here, beside the other requests' work, not
-	// in the one writer: in two halves, the keys before "stored" and
-	// those after it, between which stampTimes puts the times the write
-	// gives them (json.Marshal's sorted key order, as everywhere else).
-	b.lo = make([][]byte, len(stmts))
-	b.hi = make([][]byte, len(stmts))
-	for i, st := range stmts {
 		if _, ok := st["timestamp"]; !ok {
-			b.noStamp[b.ids[i]] = true
+			b.noStamp[id] = true
 		}
+		// The body is encoded here, beside the other requests' work, not
+		// in the one writer: in two halves, the keys before "stored" and
+		// those after it, between which stampTimes puts the times the
+		// write gives it (json.Marshal's sorted key order, as everywhere
+		// else).
 		var err error
 		if b.lo[i], b.hi[i], err = encodeHalves(st); err != nil {
 			return nil, err
@@ -203,7 +201,7 @@ func (s *Service) Store(ctx context.Context, w Writer, stmts []obj, atts map[str
 
 // stampTimes gives the batch's statements their stored time (now, or the
 // one a restored statement carries) and, when the client sent none, their
-// timestamp, in the statements and at the end of their encoded bodies.
+// timestamp, in the statements and between the halves of their bodies.
 func (b *batch) stampTimes(now time.Time) {
 	stored := stamp(now)
 	b.body = make([]string, len(b.stmts))

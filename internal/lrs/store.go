@@ -185,7 +185,6 @@ func (s *Service) storeBatch(ctx context.Context, tx *db.Tx, b *batch, now time.
 	if err != nil {
 		return err
 	}
-	done := map[string]bool{}
 	p := pendingRows{memo: &b.memo}
 	for i, st := range stmts {
 		id := st["id"].(string)
@@ -201,10 +200,6 @@ func (s *Service) storeBatch(ctx context.Context, tx *db.Tx, b *batch, now time.
 			}
 			continue
 		}
-		if done[id] {
-			continue
-		}
-		done[id] = true
 		ix := indexStatement(st)
 		voids := ""
 		if ix.verb == VerbVoided {
