@@ -67,16 +67,7 @@ func (a *App) systemRoutes() []web.Route {
 func (a *App) metricsAllowed(r *http.Request) bool {
 	ip, _ := a.clientIP.Of(r)
 	addr, err := netip.ParseAddr(ip)
-	if err != nil {
-		return false
-	}
-	addr = addr.Unmap()
-	for _, p := range a.metricsAllow {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
+	return err == nil && web.InPrefixes(a.metricsAllow, addr)
 }
 
 func (a *App) ready(w http.ResponseWriter, r *http.Request) error {

@@ -42,8 +42,12 @@ func ParseTrusted(list []string) []netip.Prefix {
 	return out
 }
 
-func (c ClientIP) trusted(a netip.Addr) bool {
-	for _, p := range c.Trusted {
+func (c ClientIP) trusted(a netip.Addr) bool { return InPrefixes(c.Trusted, a) }
+
+// InPrefixes reports whether a (an IPv4-mapped IPv6 address taken as IPv4)
+// is in one of list.
+func InPrefixes(list []netip.Prefix, a netip.Addr) bool {
+	for _, p := range list {
 		if p.Contains(a.Unmap()) {
 			return true
 		}
