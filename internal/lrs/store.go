@@ -419,12 +419,12 @@ func (s *Service) mergeActivities(ctx context.Context, tx *db.Tx, defs []obj, no
 	}
 	// Merging the last definition of each into what is now stored changes
 	// nothing more.
-	if upd.acts == nil {
-		upd.acts = map[string]string{}
-	}
 	for id, js := range last {
 		if changed[id] {
 			s.memo.forgetAct(id)
+		}
+		if upd.acts == nil {
+			upd.acts = map[string]string{}
 		}
 		upd.acts[id] = js
 	}
